@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts.models import ApiKey, Block, Follow, Notification, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("-date_joined",)
+    list_display = ("handle", "display_name", "email", "is_staff", "is_active", "date_joined")
+    search_fields = ("handle", "display_name", "email")
+    fieldsets = (
+        (None, {"fields": ("handle", "password")}),
+        ("Profile", {"fields": ("display_name", "email", "bio", "avatar", "birth_date")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("handle", "password1", "password2")}),
+    )
+    filter_horizontal = ("groups",)
+    list_filter = ("is_staff", "is_active")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    search_fields = ("prefix", "user__handle")
+
+
+admin.site.register(Follow)
+admin.site.register(Block)
+admin.site.register(Notification)

@@ -1,0 +1,35 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import User
+from accounts.services import api_key_create
+
+
+class Command(BaseCommand):
+    help = "Print a new API key for HANDLE (creating the user with --create-user)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("handle")
+        parser.add_argument("--create-user", action="store_true", help="create the user if missing")
+        parser.add_argument("--name", default="cli", help="a label for the key")
+        parser.add_argument(
+            "--birth-date",
+            type=dt.date.fromisoformat,
+            help="for --create-user (YYYY-MM-DD); without one the account gets teen protections",
+        )
+
+    def handle(self, *args, **options):
+        handle = User.normalize_handle(options["handle"])
+        user = User.objects.filter(handle=handle).first()
+        if user is None:
+            if not options["create_user"]:
+                raise CommandError(f"no user @{handle}; pass --create-user to create it")
+            user = User.objects.create_user(
+                handle, None, display_name=handle, birth_date=options["birth_date"]
+            )
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            self.stderr.write(f"created user @{handle}")
+        _, raw = api_key_create(user=user, name=options["name"])
+        self.stdout.write(raw)

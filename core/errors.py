@@ -1,0 +1,222 @@
+"""One domain exception hierarchy and one handler that renders the single error shape.
+
+Every 4xx/5xx leaving the API has the OpenAI shape::
+
+    {"error": {"message": "...", "type": "...", "param": "...", "code": "..."}}
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger("montage.errors")
+
+TYPE_BY_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    429: "rate_limit_error",
+}
+
+
+def error_type_for(status: int) -> str:
+    if status >= 500:
+        return "server_error"
+    return TYPE_BY_STATUS.get(status, "invalid_request_error")
+
+
+def error_body(message: str, *, status: int, code: str | None, param: str | None = None) -> dict:
+    return {
+        "error": {
+            "message": message,
+            "type": error_type_for(status),
+            "param": param,
+            "code": code,
+        }
+    }
+
+
+def error_response(
+    message: str,
+    *,
+    status: int,
+    code: str | None,
+    param: str | None = None,
+    headers: dict | None = None,
+) -> JsonResponse:
+    """The error shape for plain Django views and middleware (outside DRF)."""
+    response = JsonResponse(
+        error_body(message, status=status, code=code, param=param), status=status
+    )
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+class MontageError(drf.APIException):
+    """Base of every error the domain raises on purpose. Services raise these; APIs let them
+    propagate to :func:`exception_handler`."""
+
+    status_code = 400
+    default_detail = "The request is invalid."
+    default_code = "invalid_request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict | None = None,
+    ):
+        super().__init__(message or self.default_detail, code or self.default_code)
+        self.param = param
+        self.code = code or self.default_code
+        self.headers = headers or {}
+
+
+class InvalidRequest(MontageError):
+    pass
+
+
+class AuthenticationRequired(MontageError):
+    status_code = 401
+    default_detail = "Authentication credentials were not provided or are invalid."
+    default_code = "invalid_authentication"
+
+
+class Forbidden(MontageError):
+    status_code = 403
+    default_detail = "You do not have permission to perform this action."
+    default_code = "permission_denied"
+
+
+class NotFound(MontageError):
+    status_code = 404
+    default_detail = "Not found."
+    default_code = "not_found"
+
+
+class Conflict(MontageError):
+    status_code = 409
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(MontageError):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class Unprocessable(MontageError):
+    status_code = 422
+    default_detail = "The request could not be processed."
+    default_code = "unprocessable"
+
+
+class RateLimited(MontageError):
+    status_code = 429
+    default_detail = "Too many requests."
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str | None = None, *, retry_after: int, **kwargs):
+        headers = {"Retry-After": str(max(1, int(retry_after)))}
+        super().__init__(message, headers=headers, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(MontageError):
+    status_code = 503
+    default_detail = "A service this request depends on is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+def _flatten_validation(detail, path: str = "") -> list[tuple[str, str, str]]:
+    """[(param, message, code)] from DRF's nested ValidationError detail."""
+    out: list[tuple[str, str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            out.extend(
+                _flatten_validation(value, f"{path}.{name}" if path and name else path or name)
+            )
+    elif isinstance(detail, list):
+        if all(isinstance(item, drf.ErrorDetail | str) for item in detail):
+            for item in detail:
+                out.append((path, str(item), getattr(item, "code", "invalid")))
+        else:
+            for index, item in enumerate(detail):
+                out.extend(_flatten_validation(item, f"{path}[{index}]"))
+    else:
+        out.append((path, str(detail), getattr(detail, "code", "invalid")))
+    return out
+
+
+def _validation_body(exc: drf.ValidationError) -> dict:
+    problems = _flatten_validation(exc.detail) or [("", "Invalid input.", "invalid")]
+    param, _, code = problems[0]
+    message = "; ".join(f"{p}: {m}" if p else m for p, m, _ in problems)
+    return error_body(message, status=400, code=code or "invalid", param=param or None)
+
+
+def exception_handler(exc, context) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception becomes the one error shape.
+
+    Unexpected exceptions become a 500 with a generic message; the traceback goes to the log
+    (with the request id), never to the client.
+    """
+    headers: dict[str, str] = {}
+    if isinstance(exc, Http404):
+        exc = NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = Forbidden()
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        exc = PayloadTooLarge()
+
+    if isinstance(exc, drf.ValidationError):
+        return Response(_validation_body(exc), status=400)
+
+    if isinstance(exc, MontageError):
+        headers.update(exc.headers)
+        body = error_body(str(exc.detail), status=exc.status_code, code=exc.code, param=exc.param)
+        return Response(body, status=exc.status_code, headers=headers)
+
+    if isinstance(exc, drf.APIException):
+        status = exc.status_code
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+            status = 401
+            request = context.get("request")
+            authenticate_header = None
+            if request is not None and context.get("view") is not None:
+                authenticate_header = context["view"].get_authenticate_header(request)
+            headers["WWW-Authenticate"] = authenticate_header or 'Bearer realm="api"'
+        if isinstance(exc, drf.Throttled):
+            code = "rate_limit_exceeded"
+            if exc.wait is not None:
+                headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        if isinstance(exc, drf.MethodNotAllowed):
+            code = "method_not_allowed"
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return Response(
+            error_body(detail, status=status, code=code), status=status, headers=headers
+        )
+
+    request = context.get("request")
+    logger.exception(
+        "unhandled exception in %s %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+    )
+    return Response(
+        error_body(
+            "The server had an error processing the request.", status=500, code="internal_error"
+        ),
+        status=500,
+    )

@@ -1,0 +1,22 @@
+"""Task helpers shared by every app, and core's own periodic tasks."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+
+
+def enqueue_on_commit(task, *, args: tuple = (), kwargs: dict | None = None, **options) -> None:
+    """Sends ``task`` to the broker only once the surrounding transaction commits.
+
+    A worker must never see a job before its row exists, and a rolled-back request must never
+    leave a task behind. Outside a transaction (autocommit) it sends at once.
+    """
+    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs or {}, **options))
+
+
+@shared_task(name="core.purge_idempotency_keys", queue="cpu", time_limit=300, ignore_result=True)
+def purge_idempotency_keys() -> int:
+    from core.idempotency import purge_expired
+
+    return purge_expired()
