@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -12,7 +11,6 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import selectors, services
-from accounts.models import ApiKey, User
 from accounts.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyInputSerializer,
@@ -26,9 +24,9 @@ from accounts.serializers import (
     ProfileUpdateInputSerializer,
     RegisterInputSerializer,
     TokenPairSerializer,
+    TokenRefreshSerializer,
     UserDetailSerializer,
 )
-from core.errors import NotFound
 from core.idempotency import idempotent
 from core.throttling import AuthRateThrottle, IPRateThrottle
 
@@ -56,6 +54,7 @@ class TokenApi(TokenObtainPairView):
 
 @extend_schema(tags=["auth"])
 class TokenRefreshApi(TokenRefreshView):
+    serializer_class = TokenRefreshSerializer
     throttle_classes = [IPRateThrottle, AuthRateThrottle]
 
 
@@ -86,14 +85,8 @@ class MeAvatarApi(APIView):
 class UserDetailApi(APIView):
     @extend_schema(responses=UserDetailSerializer, tags=["users"])
     def get(self, request, handle: str):
-        target = selectors.user_get_for_viewer(handle=handle, viewer=request.user)
-        queryset = selectors.user_annotate_relationship(
-            User.objects.filter(pk=target.pk), viewer=request.user
-        ).annotate(
-            follower_count=Count("follower_edges", distinct=True),
-            following_count=Count("following_edges", distinct=True),
-        )
-        return Response(UserDetailSerializer(queryset.get()).data)
+        user = selectors.user_get_detail_for_viewer(handle=handle, viewer=request.user)
+        return Response(UserDetailSerializer(user).data)
 
 
 class FollowApi(APIView):
@@ -114,22 +107,15 @@ class BlockApi(APIView):
     @extend_schema(request=None, responses={204: None}, tags=["users"])
     def post(self, request, handle: str):
         # Blocking must work even on someone who already blocked you, so no visibility check.
-        target = _active_user_or_404(handle)
+        target = selectors.user_get_active(handle=handle)
         services.user_block(blocker=request.user, blocked=target)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={204: None}, tags=["users"])
     def delete(self, request, handle: str):
-        target = _active_user_or_404(handle)
+        target = selectors.user_get_active(handle=handle)
         services.user_unblock(blocker=request.user, blocked=target)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _active_user_or_404(handle: str) -> User:
-    user = User.objects.filter(handle=User.normalize_handle(handle), is_active=True).first()
-    if user is None:
-        raise NotFound("No such user.", code="user_not_found")
-    return user
 
 
 @extend_schema(tags=["users"])
@@ -145,7 +131,7 @@ class FollowersApi(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        edges = [{"user": edge.follower, "created_at": edge.created_at} for edge in page]
+        edges = selectors.edge_people(page, side="follower")
         return self.get_paginated_response(FollowEdgeSerializer(edges, many=True).data)
 
 
@@ -159,7 +145,7 @@ class FollowingApi(FollowersApi):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        edges = [{"user": edge.followee, "created_at": edge.created_at} for edge in page]
+        edges = selectors.edge_people(page, side="followee")
         return self.get_paginated_response(FollowEdgeSerializer(edges, many=True).data)
 
 
@@ -198,9 +184,7 @@ class ApiKeysApi(ListAPIView):
 class ApiKeyDetailApi(APIView):
     @extend_schema(responses={200: ApiKeySerializer}, tags=["api keys"])
     def delete(self, request, key_id):
-        key = ApiKey.objects.filter(pk=key_id, user=request.user).first()
-        if key is None:
-            raise NotFound("No such API key.", code="api_key_not_found")
+        key = selectors.api_key_get_for_user(key_id=key_id, user=request.user)
         services.api_key_revoke(key=key)
         return Response(ApiKeySerializer(key).data)
 

@@ -17,6 +17,15 @@ from core.errors import AuthenticationRequired
 
 API_KEY_PREFIX = "mk_"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+# RFC 6750: a 401 for a presented but unusable token says so in WWW-Authenticate, so clients
+# know to obtain a new token rather than retry.
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'  # noqa: S105 - a header value
+
+
+def _rejected(message: str, code: str) -> AuthenticationRequired:
+    return AuthenticationRequired(
+        message, code=code, headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE}
+    )
 
 
 def hash_api_key(raw: str) -> str:
@@ -36,7 +45,7 @@ def bearer_token(header: str | bytes | None) -> str | None:
 
 def user_for_api_key(raw: str) -> tuple[User, ApiKey]:
     """The user a raw API key belongs to; AuthenticationRequired when unknown or revoked."""
-    invalid = AuthenticationRequired("Incorrect API key provided.", code="invalid_api_key")
+    invalid = _rejected("Incorrect API key provided.", "invalid_api_key")
     body = raw[len(API_KEY_PREFIX) :]
     prefix, sep, _secret = body.partition("_")
     if not sep or not prefix:
@@ -45,9 +54,9 @@ def user_for_api_key(raw: str) -> tuple[User, ApiKey]:
     if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw)):
         raise invalid
     if key.revoked_at is not None:
-        raise AuthenticationRequired("This API key has been revoked.", code="api_key_revoked")
+        raise _rejected("This API key has been revoked.", "api_key_revoked")
     if not key.user.is_active:
-        raise AuthenticationRequired("This account is disabled.", code="account_disabled")
+        raise _rejected("This account is disabled.", "account_disabled")
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         # Coarse on purpose: a write per request would cost more than the request itself.
@@ -60,11 +69,9 @@ def user_for_jwt(raw: str) -> User:
     try:
         user = auth.get_user(auth.get_validated_token(raw))
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
-        raise AuthenticationRequired(
-            "The access token is invalid or expired.", code="invalid_token"
-        ) from exc
+        raise _rejected("The access token is invalid or expired.", "invalid_token") from exc
     if not user.is_active:
-        raise AuthenticationRequired("This account is disabled.", code="account_disabled")
+        raise _rejected("This account is disabled.", "account_disabled")
     return user
 
 

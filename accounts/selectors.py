@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import ApiKey, Block, Follow, Notification, User
 from core.errors import NotFound
@@ -21,12 +22,19 @@ def is_blocked_either_way(a: User, b: User) -> bool:
     return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
 
 
-def user_get_for_viewer(*, handle: str, viewer) -> User:
-    """The user with ``handle`` as ``viewer`` may see them. A block either way answers exactly
-    as a missing user does, so a blocked person cannot even learn the account exists."""
+def user_get_active(*, handle: str) -> User:
+    """The active user with ``handle``, ignoring blocks (blocking must reach someone who
+    already blocked you)."""
     user = User.objects.filter(handle=User.normalize_handle(handle), is_active=True).first()
     if user is None:
         raise NotFound("No such user.", code="user_not_found")
+    return user
+
+
+def user_get_for_viewer(*, handle: str, viewer) -> User:
+    """The user with ``handle`` as ``viewer`` may see them. A block either way answers exactly
+    as a missing user does, so a blocked person cannot even learn the account exists."""
+    user = user_get_active(handle=handle)
     viewer_is_other = viewer is not None and viewer.is_authenticated and viewer.pk != user.pk
     if viewer_is_other and is_blocked_either_way(viewer, user):
         raise NotFound("No such user.", code="user_not_found")
@@ -43,6 +51,31 @@ def user_annotate_relationship(queryset: QuerySet, *, viewer) -> QuerySet:
     )
 
 
+def _edge_count(*, side: str, other: str) -> Coalesce:
+    """How many edges have the outer user on ``side``, counting only active people on the
+    ``other`` side (as the lists do). A correlated COUNT per row: joining both edge tables
+    and counting DISTINCT would build followers x following rows for a popular account."""
+    edges = (
+        Follow.objects.filter(**{side: OuterRef("pk"), f"{other}__is_active": True})
+        .order_by()
+        .values(side)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(edges, output_field=IntegerField()), 0)
+
+
+def user_get_detail_for_viewer(*, handle: str, viewer) -> User:
+    """A profile as ``viewer`` sees it (block rules as :func:`user_get_for_viewer`), with
+    ``follower_count``, ``following_count`` and the relationship to the viewer."""
+    target = user_get_for_viewer(handle=handle, viewer=viewer)
+    queryset = user_annotate_relationship(User.objects.filter(pk=target.pk), viewer=viewer)
+    return queryset.annotate(
+        follower_count=_edge_count(side="followee", other="follower"),
+        following_count=_edge_count(side="follower", other="followee"),
+    ).get()
+
+
 def user_counts(user: User) -> dict[str, int]:
     return {
         "followers": Follow.objects.filter(followee=user).count(),
@@ -50,22 +83,48 @@ def user_counts(user: User) -> dict[str, int]:
     }
 
 
+def _annotate_edge_relationship(queryset: QuerySet, *, viewer, side: str) -> QuerySet:
+    """``viewer_follows`` / ``follows_viewer`` for the person on ``side`` of each edge, in the
+    list's own query."""
+    if viewer is None or not viewer.is_authenticated:
+        return queryset
+    return queryset.annotate(
+        viewer_follows=Exists(Follow.objects.filter(follower=viewer, followee=OuterRef(side))),
+        follows_viewer=Exists(Follow.objects.filter(follower=OuterRef(side), followee=viewer)),
+    )
+
+
 def followers_for_viewer(*, user: User, viewer) -> QuerySet:
     """People following ``user``, without those the viewer blocks or is blocked by. Ordered by
     the follow edge (newest first), so the cursor is over the edge id."""
-    return (
+    queryset = (
         Follow.objects.filter(followee=user, follower__is_active=True)
         .exclude(blocked_either_way_q(viewer, "follower"))
         .select_related("follower")
     )
+    return _annotate_edge_relationship(queryset, viewer=viewer, side="follower")
 
 
 def following_for_viewer(*, user: User, viewer) -> QuerySet:
-    return (
+    queryset = (
         Follow.objects.filter(follower=user, followee__is_active=True)
         .exclude(blocked_either_way_q(viewer, "followee"))
         .select_related("followee")
     )
+    return _annotate_edge_relationship(queryset, viewer=viewer, side="followee")
+
+
+def edge_people(edges, *, side: str) -> list[dict]:
+    """Rows for a followers/following page: the person on ``side`` of each edge, carrying the
+    edge's relationship annotations, and when the edge was made."""
+    rows = []
+    for edge in edges:
+        person = getattr(edge, side)
+        for name in ("viewer_follows", "follows_viewer"):
+            if hasattr(edge, name):
+                setattr(person, name, getattr(edge, name))
+        rows.append({"user": person, "created_at": edge.created_at})
+    return rows
 
 
 def blocks_of(*, user: User) -> QuerySet:
@@ -76,8 +135,22 @@ def api_keys_of(*, user: User) -> QuerySet:
     return ApiKey.objects.filter(user=user)
 
 
+def api_key_get_for_user(*, key_id, user: User) -> ApiKey:
+    """``user``'s own key; anyone else's answers as a missing one."""
+    key = ApiKey.objects.filter(pk=key_id, user=user).first()
+    if key is None:
+        raise NotFound("No such API key.", code="api_key_not_found")
+    return key
+
+
 def notifications_of(*, user: User, unread_only: bool = False) -> QuerySet:
-    queryset = Notification.objects.filter(user=user).select_related("actor")
+    """``user``'s notifications, without those whose actor is on either side of a block with
+    them: a block hides both ways, including what was notified before it."""
+    queryset = (
+        Notification.objects.filter(user=user)
+        .exclude(blocked_either_way_q(user, "actor"))
+        .select_related("actor")
+    )
     if unread_only:
         queryset = queryset.filter(read_at__isnull=True)
     return queryset

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _TokenRefreshSerializer
 
+from accounts.authentication import INVALID_TOKEN_CHALLENGE
 from accounts.models import ApiKey, Notification, User
+from core.errors import AuthenticationRequired
 
 
 class PublicUserSerializer(serializers.ModelSerializer):
@@ -85,7 +89,9 @@ class ProfileUpdateInputSerializer(serializers.Serializer):
 
 
 class AvatarInputSerializer(serializers.Serializer):
-    avatar = serializers.ImageField(allow_empty_file=False, use_url=False)
+    # A plain file here: the service checks the size before decoding anything, then decodes
+    # and re-encodes the image itself.
+    avatar = serializers.FileField(allow_empty_file=False, use_url=False)
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
@@ -98,6 +104,23 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         data = super().validate(attrs)
         data["token_type"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
         return data
+
+
+class TokenRefreshSerializer(_TokenRefreshSerializer):
+    """A refresh token that is malformed, expired, of the wrong type or whose user is gone is
+    one clear 401 (the library's own error nests a dict in the message, and a deleted user
+    would raise DoesNotExist)."""
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except (TokenError, User.DoesNotExist) as exc:
+            raise AuthenticationRequired(
+                "The refresh token is invalid or expired.",
+                code="invalid_refresh_token",
+                param="refresh",
+                headers={"WWW-Authenticate": INVALID_TOKEN_CHALLENGE},
+            ) from exc
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import secrets
 
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import (
+    UserAttributeSimilarityValidator,
+    get_default_password_validators,
+    validate_password,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.authentication import API_KEY_PREFIX, hash_api_key
 from accounts.models import ApiKey, Block, Follow, Notification, User, handle_validator
@@ -30,19 +36,16 @@ def _age(birth_date: dt.date) -> int:
     )
 
 
-def user_register(
-    *,
-    handle: str,
-    password: str,
-    birth_date: dt.date,
-    email: str | None = None,
-    display_name: str = "",
-) -> User:
-    handle = User.normalize_handle(handle)
-    try:
-        handle_validator(handle)
-    except DjangoValidationError as exc:
-        raise InvalidRequest(exc.messages[0], code="invalid_handle", param="handle") from exc
+def _password_validators() -> list:
+    # Django's similarity check looks at username/first_name/last_name/email by default; this
+    # model's identifying fields are the handle and display name.
+    return [
+        *get_default_password_validators(),
+        UserAttributeSimilarityValidator(user_attributes=("handle", "display_name", "email")),
+    ]
+
+
+def _check_birth_date(birth_date: dt.date) -> None:
     if birth_date > timezone.localdate():
         raise InvalidRequest(
             "birth_date is in the future.", code="invalid_birth_date", param="birth_date"
@@ -53,9 +56,53 @@ def user_register(
             code="under_minimum_age",
             param="birth_date",
         )
+
+
+def _validated_handle(handle: str) -> str:
+    handle = User.normalize_handle(handle)
+    try:
+        handle_validator(handle)
+    except DjangoValidationError as exc:
+        raise InvalidRequest(exc.messages[0], code="invalid_handle", param="handle") from exc
+    return handle
+
+
+def user_create(
+    *,
+    handle: str,
+    birth_date: dt.date | None = None,
+    display_name: str = "",
+    password: str | None = None,
+    is_staff: bool = False,
+) -> User:
+    """An account made by an operator (management commands), not by self-registration: no
+    password policy, and without a password it can only use API keys. Without a birth date
+    the account gets the teen protections."""
+    handle = _validated_handle(handle)
+    if User.objects.filter(handle=handle).exists():
+        raise Conflict("That handle is taken.", code="handle_taken", param="handle")
+    return User.objects.create_user(
+        handle,
+        password,
+        display_name=display_name or handle,
+        birth_date=birth_date,
+        is_staff=is_staff,
+    )
+
+
+def user_register(
+    *,
+    handle: str,
+    password: str,
+    birth_date: dt.date,
+    email: str | None = None,
+    display_name: str = "",
+) -> User:
+    handle = _validated_handle(handle)
+    _check_birth_date(birth_date)
     candidate = User(handle=handle, email=email, display_name=display_name)
     try:
-        validate_password(password, user=candidate)
+        validate_password(password, user=candidate, password_validators=_password_validators())
     except DjangoValidationError as exc:
         raise InvalidRequest(
             " ".join(exc.messages), code="weak_password", param="password"
@@ -95,34 +142,64 @@ def user_update_profile(*, user: User, **changes) -> User:
                 code="birth_date_locked",
                 param="birth_date",
             )
-        if _age(changes["birth_date"]) < settings.MINIMUM_AGE:
-            raise Forbidden("Under the minimum age.", code="under_minimum_age", param="birth_date")
+        _check_birth_date(changes["birth_date"])
     for field, value in changes.items():
         setattr(user, field, value)
     user.save(update_fields=list(changes))
     return user
 
 
+AVATAR_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
+AVATAR_MAX_SIDE = 1024
+# Decoding is width x height x 4 bytes whatever the file size: a small, highly compressed file
+# can claim dimensions that would exhaust a web worker's memory.
+AVATAR_MAX_PIXELS = 40_000_000
+
+
+def _invalid_image(message: str = "The avatar is not a readable image.") -> InvalidRequest:
+    return InvalidRequest(message, code="invalid_image", param="avatar")
+
+
 def user_set_avatar(*, user: User, upload: UploadedFile) -> User:
+    """Stores a re-encoded copy of the upload, at most AVATAR_MAX_SIDE on a side. Re-encoding
+    drops EXIF and other metadata (a phone photo's GPS position would otherwise be public)
+    and keeps only the first frame of an animation."""
     if upload.size > settings.MAX_AVATAR_BYTES:
         raise PayloadTooLarge(
             f"An avatar may be at most {settings.MAX_AVATAR_BYTES} bytes.", param="avatar"
         )
     try:
         with Image.open(upload) as image:
-            image.verify()
-            kind = image.format
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InvalidRequest(
-            "The avatar is not a readable image.", code="invalid_image", param="avatar"
-        ) from exc
-    if kind not in {"PNG", "JPEG", "WEBP", "GIF"}:
-        raise InvalidRequest(
-            "Avatars must be PNG, JPEG, WebP or GIF.", code="invalid_image", param="avatar"
-        )
-    upload.seek(0)
+            if image.format not in AVATAR_FORMATS:
+                raise _invalid_image("Avatars must be PNG, JPEG, WebP or GIF.")
+            if image.width * image.height > AVATAR_MAX_PIXELS:
+                raise _invalid_image(
+                    f"The avatar may have at most {AVATAR_MAX_PIXELS} pixels "
+                    f"(it has {image.width}x{image.height})."
+                )
+            has_alpha = image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+            picture = ImageOps.exif_transpose(image).convert("RGBA" if has_alpha else "RGB")
+            picture.thumbnail((AVATAR_MAX_SIDE, AVATAR_MAX_SIDE))
+            encoded = io.BytesIO()
+            if has_alpha:
+                picture.save(encoded, format="PNG", optimize=True)
+                extension = "png"
+            else:
+                picture.save(encoded, format="JPEG", quality=90)
+                extension = "jpg"
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
+        # OSError covers truncated and corrupt data, found only while decoding; ValueError an
+        # unusual pixel mode that cannot be converted.
+        raise _invalid_image() from exc
     old = user.avatar.name if user.avatar else None
-    user.avatar.save(f"{user.pk}-{secrets.token_hex(4)}.{kind.lower()}", upload, save=False)
+    name = f"{user.pk}-{secrets.token_hex(4)}.{extension}"
+    user.avatar.save(name, ContentFile(encoded.getvalue()), save=False)
     user.save(update_fields=["avatar"])
     if old:
         transaction.on_commit(lambda: user.avatar.storage.delete(old))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
@@ -47,6 +48,39 @@ def _exclusive(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    # Both servers daemonise and are re-parented to PID 1; where that init does not reap
+    # promptly (containers), an exited server lingers as a zombie that still "exists".
+    return not _is_zombie(pid)
+
+
+def _runs(pid: int, program: str, argument: Path) -> bool:
+    """Whether ``pid`` is ``program`` started for ``argument`` (a pid file can outlive its
+    server, and the number be reused by an unrelated process that must not be signalled)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return True  # no /proc to ask (macOS): trust the pid file, as pg_ctl does
+    # redis-server rewrites its title into argv[0] ("redis-server unixsocket:/path/...").
+    executable = argv[0].split(" ", 1)[0]
+    return Path(executable).name == program and str(argument) in " ".join(argv)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
@@ -54,16 +88,24 @@ def _pg_dir() -> Path:
     return data_dir() / "postgres"
 
 
-def postgres_url() -> str:
-    """Starts (or attaches to) the embedded PostgreSQL and returns a URL for its database."""
-    # pgserver keeps its cross-process lock under the XDG runtime dir; give it one quietly.
+def _pgserver():
+    # pgserver keeps its cross-process lock under the XDG runtime dir, read at import; give it
+    # one quietly. Created private, then left alone: when a long data dir pushes the socket in
+    # here, pgserver opens the dir to its 'pgserver' user, and narrowing it again on every
+    # start would cut that server off from its own socket directory.
     runtime = Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    runtime.chmod(0o700)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     import pgserver
+    import pgserver.utils
 
+    return pgserver
+
+
+def postgres_url() -> str:
+    """Starts (or attaches to) the embedded PostgreSQL and returns a URL for its database."""
+    pgserver = _pgserver()
     with _exclusive("postgres"):
         # cleanup_mode=None: the server outlives the process that started it; it is stopped
         # explicitly by stop(), not by whichever web or worker process happens to exit last.
@@ -79,18 +121,38 @@ def postgres_url() -> str:
     return f"{prefix}/{DATABASE_NAME}?{query}" if query else f"{prefix}/{DATABASE_NAME}"
 
 
+def _postmaster_pid() -> int | None:
+    """The running postmaster of the embedded cluster, from the first line of postmaster.pid."""
+    try:
+        pid = int((_pg_dir() / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _process_alive(pid) and _runs(pid, "postgres", _pg_dir()) else None
+
+
 def _postgres_stop() -> bool:
-    pg_dir = _pg_dir()
-    if not (pg_dir / "postmaster.pid").exists():
+    """Fast shutdown (what ``pg_ctl -m fast stop`` does): SIGINT to the postmaster, then wait.
+
+    Signalled directly rather than through pg_ctl: when root started it, the cluster runs as
+    pgserver's unprivileged user, and a pg_ctl run as that user fails (quietly) whenever a
+    parent of the data dir has since become unreadable to it, leaving the server running.
+    """
+    pid = _postmaster_pid()
+    if pid is None:
         return False
-    spec = importlib.util.find_spec("pgserver")
-    pg_ctl = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / "pg_ctl"
-    command = [str(pg_ctl), "-D", str(pg_dir), "-w", "-m", "fast", "stop"]
     if os.geteuid() == 0:
-        # pgserver runs the cluster as its own unprivileged user when started by root.
-        command = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(command)]
-    subprocess.run(command, check=False, capture_output=True, timeout=60)
-    return True
+        # The shutdown checkpoint opens files by absolute path as that user: if a parent of the
+        # data dir was narrowed since the start, it would PANIC and leave a crashed cluster.
+        _pgserver().utils.ensure_prefix_permissions(_pg_dir())
+    for sig, grace in ((signal.SIGINT, 60), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while _process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _process_alive(pid):
+            return True
+    raise RuntimeError(f"embedded PostgreSQL (pid {pid}) did not stop")
 
 
 # --- Redis --------------------------------------------------------------------------------
@@ -105,7 +167,9 @@ def _redis_socket() -> Path:
     candidate = _redis_dir() / "redis.sock"
     if len(str(candidate)) < 100:
         return candidate
-    digest = abs(hash(str(_redis_dir()))) % 10**8
+    # Derived from the path, identically in every process (str hashes are salted per process,
+    # so hash() would give each web and worker process a socket, and a server, of its own).
+    digest = hashlib.sha256(str(_redis_dir()).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"montage-redis-{digest}.sock"
 
 
@@ -124,18 +188,27 @@ def _redis_pid() -> int | None:
         pid = int(pidfile.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
+    return pid if _process_alive(pid) and _runs(pid, "redis-server", _redis_socket()) else None
+
+
+def _redis_client(socket_path: Path, timeout: float):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # No retries: redis-py 6 otherwise retries a refused connection three times with backoff,
+    # which turns every "is it up yet?" into seconds, and SHUTDOWN (whose connection the
+    # server closes by design) into a retry loop against a socket that is gone.
+    return redis.Redis(
+        unix_socket_path=str(socket_path), socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def _redis_answers(socket_path: Path) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+        return bool(_redis_client(socket_path, 1).ping())
     except (redis.RedisError, OSError):
         return False
 
@@ -184,7 +257,7 @@ def _redis_stop() -> bool:
     import redis
 
     try:
-        redis.Redis(unix_socket_path=str(_redis_socket()), socket_timeout=5).shutdown(save=True)
+        _redis_client(_redis_socket(), 5).shutdown(save=True)
     except (redis.RedisError, OSError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15

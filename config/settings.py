@@ -60,7 +60,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 if PRODUCTION:
     # Safety: a production deployment must never sign tokens or sessions with a known key.
-    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         raise ImproperlyConfigured(
             "MONTAGE_ENV=production needs SECRET_KEY set to a random value of 50+ characters"
         )
@@ -77,6 +77,8 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 
 DATA_DIR = embedded.data_dir()
 
@@ -175,6 +177,8 @@ def _database_config(url: str) -> dict:
     if socket_dir and not config.get("HOST"):
         config["HOST"] = socket_dir
     config["CONN_HEALTH_CHECKS"] = True
+    # A database host that does not answer must fail a request, not hang it for minutes.
+    config.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
     config["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME") or None}
     return config
 
@@ -219,6 +223,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# Model inference goes to GPU workers; everything else (encode, sign, housekeeping) to CPU ones.
+CELERY_TASK_ROUTES = {
+    "generation.render": {"queue": "gpu"},
+    "*": {"queue": "cpu"},
+}
 # Long GPU jobs: acknowledge only when a task has finished, and re-queue a task whose worker
 # died (OOM, SIGKILL, node loss) instead of dropping it; one reserved message per worker
 # process so a busy GPU worker never sits on jobs another idle one could run.
@@ -237,8 +246,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60),
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
+    # Ten priority levels, served highest first (job priority; see generation.tasks).
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
 }
 CELERY_BEAT_SCHEDULE = {
+    "reap-generation-jobs": {
+        "task": "generation.reap",
+        "schedule": 30,
+        "options": {"queue": "cpu"},
+    },
     "purge-idempotency-keys": {
         "task": "core.purge_idempotency_keys",
         "schedule": 15 * 60,
@@ -279,6 +297,20 @@ MONTAGE_THROTTLE_RATES = {
     "auth": env_str("THROTTLE_AUTH", "30/min"),
 }
 
+# Reverse proxies in front of the service (the ingress): the client address is the n-th from
+# the right of X-Forwarded-For. 0 trusts only the socket peer.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+
+def _check_rates(rates: dict[str, str]) -> None:
+    from core.throttling import parse_rate
+
+    for rate in rates.values():
+        parse_rate(rate)  # a malformed rate fails at start-up, not on every request
+
+
+_check_rates(MONTAGE_THROTTLE_RATES)
+
 # Request bodies: JSON/form bodies and uploads are capped; a larger body gets 413.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 64 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_JSON_BYTES", 1024 * 1024)
@@ -318,7 +350,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("handle", "display_name", "email")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -356,3 +391,55 @@ LOGGING = {
     },
 }
 APPEND_SLASH = False
+
+# --- Generation ---------------------------------------------------------------------------
+
+# Installed engines, by name -> class path. `previs` is built in; see generation/engines/.
+GENERATION_ENGINES = {
+    "previs": "generation.engines.previs.PreviSEngine",
+}
+# Model names clients may send -> engine. The OpenAI names are aliases, so existing client
+# code runs unchanged. Extra aliases: GENERATION_MODEL_ALIASES="name=engine,name2=engine".
+GENERATION_MODEL_ALIASES = {
+    "previs": "previs",
+    "sora-2": "previs",
+    "sora-2-pro": "previs",
+    **dict(pair.split("=", 1) for pair in env_list("GENERATION_MODEL_ALIASES") if "=" in pair),
+}
+GENERATION_DEFAULT_MODEL = env_str("GENERATION_DEFAULT_MODEL", "sora-2")
+GENERATION_MAX_PROMPT_CHARS = env_int("GENERATION_MAX_PROMPT_CHARS", 2000)
+GENERATION_MAX_REFERENCE_BYTES = env_int("GENERATION_MAX_REFERENCE_BYTES", 10 * 1024 * 1024)
+GENERATION_MAX_SECONDS = env_int("GENERATION_MAX_SECONDS", 40)
+# Quotas: generations per rolling day and jobs at once, stricter for teen accounts.
+GENERATION_QUOTAS = {
+    "adult": {
+        "daily": env_int("GENERATION_DAILY_LIMIT", 100),
+        "concurrent": env_int("GENERATION_CONCURRENT_LIMIT", 4),
+    },
+    "teen": {
+        "daily": env_int("GENERATION_TEEN_DAILY_LIMIT", 20),
+        "concurrent": env_int("GENERATION_TEEN_CONCURRENT_LIMIT", 1),
+    },
+}
+# Called when a job is created and again before it completes (like MIDDLEWARE); each may
+# refuse or annotate the job. The cameo, moderation and remix apps add theirs.
+GENERATION_GATES: list[str] = []
+# How long a worker's claim on a job stage lasts without a heartbeat before another worker may
+# take the job over (the worker renews it while it works).
+GENERATION_LEASE_SECONDS = env_int("GENERATION_LEASE_SECONDS", 60)
+GENERATION_SIGNING_DIR = Path(env_str("GENERATION_SIGNING_DIR") or DATA_DIR / "signing")
+GENERATION_SIGNING_CERT = env_str("GENERATION_SIGNING_CERT")
+GENERATION_SIGNING_KEY = env_str("GENERATION_SIGNING_KEY")
+GENERATION_X264_PRESET = env_str("GENERATION_X264_PRESET", "veryfast")
+GENERATION_X264_CRF = env_int("GENERATION_X264_CRF", 20)
+GENERATION_TRUST_ANCHORS = env_str("GENERATION_TRUST_ANCHORS")
+if PRODUCTION and not (GENERATION_SIGNING_CERT and GENERATION_SIGNING_KEY):
+    # Safety: production clips must be signed by the operator's certificate, never by the
+    # self-made development chain.
+    raise ImproperlyConfigured(
+        "MONTAGE_ENV=production needs GENERATION_SIGNING_CERT and GENERATION_SIGNING_KEY"
+    )
+for _name in ("GENERATION_SIGNING_CERT", "GENERATION_SIGNING_KEY", "GENERATION_TRUST_ANCHORS"):
+    _path = globals()[_name]
+    if _path and not Path(_path).is_file():
+        raise ImproperlyConfigured(f"{_name} names a file that does not exist: {_path}")

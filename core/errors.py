@@ -8,12 +8,16 @@ Every 4xx/5xx leaving the API has the OpenAI shape::
 from __future__ import annotations
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connections
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.settings import api_settings as drf_settings
 
 logger = logging.getLogger("montage.errors")
 
@@ -137,22 +141,33 @@ class ServiceUnavailable(MontageError):
     default_code = "service_unavailable"
 
 
+def _join(path: str, key) -> str:
+    """``lines`` + 1 -> ``lines[1]``; ``lines[1]`` + ``qty`` -> ``lines[1].qty``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if key == drf_settings.NON_FIELD_ERRORS_KEY:
+        return path
+    return f"{path}.{key}" if path else str(key)
+
+
 def _flatten_validation(detail, path: str = "") -> list[tuple[str, str, str]]:
-    """[(param, message, code)] from DRF's nested ValidationError detail."""
+    """[(param, message, code)] from DRF's nested ValidationError detail.
+
+    List items arrive as integer keys (ListField; ListSerializer under DRF's
+    LIST_SERIALIZER_ERRORS_AS_DICT) or as a list of per-item dicts (ListSerializer without
+    it); both name the item ``field[index]``.
+    """
     out: list[tuple[str, str, str]] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key == "non_field_errors" else str(key)
-            out.extend(
-                _flatten_validation(value, f"{path}.{name}" if path and name else path or name)
-            )
+            out.extend(_flatten_validation(value, _join(path, key)))
     elif isinstance(detail, list):
         if all(isinstance(item, drf.ErrorDetail | str) for item in detail):
             for item in detail:
                 out.append((path, str(item), getattr(item, "code", "invalid")))
         else:
             for index, item in enumerate(detail):
-                out.extend(_flatten_validation(item, f"{path}[{index}]"))
+                out.extend(_flatten_validation(item, _join(path, index)))
     else:
         out.append((path, str(detail), getattr(detail, "code", "invalid")))
     return out
@@ -165,12 +180,42 @@ def _validation_body(exc: drf.ValidationError) -> dict:
     return error_body(message, status=400, code=code or "invalid", param=param or None)
 
 
+DEFAULT_CHALLENGE = 'Bearer realm="api"'
+
+
+def set_rollback() -> None:
+    """rest_framework.views.set_rollback, restated: importing DRF's views (or serializers)
+    here would import the authentication classes, which import this module."""
+    for db in connections.all():
+        if db.settings_dict["ATOMIC_REQUESTS"] and db.in_atomic_block:
+            db.set_rollback(True)
+
+
+def _api_exception_message_and_code(exc: drf.APIException) -> tuple[str, str]:
+    """A readable message and one code from any APIException.
+
+    Some libraries (simplejwt's InvalidToken) carry a dict detail such as
+    ``{"detail": ..., "code": ..., "messages": [...]}``; its repr must never reach a client.
+    """
+    detail = exc.detail
+    code = None
+    if isinstance(detail, dict):
+        code = detail.get("code") or getattr(detail.get("detail"), "code", None)
+        detail = detail.get("detail") or next(iter(detail.values()), "")
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    code = code or getattr(detail, "code", None) or exc.default_code
+    return str(detail) or str(exc.default_detail), str(code)
+
+
 def exception_handler(exc, context) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the one error shape.
 
     Unexpected exceptions become a 500 with a generic message; the traceback goes to the log
     (with the request id), never to the client.
     """
+    # Whatever the view wrote is undone under ATOMIC_REQUESTS, as DRF's own handler does.
+    set_rollback()
     headers: dict[str, str] = {}
     if isinstance(exc, Http404):
         exc = NotFound()
@@ -178,34 +223,43 @@ def exception_handler(exc, context) -> Response:
         exc = Forbidden()
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
         exc = PayloadTooLarge()
+    elif isinstance(exc, DjangoValidationError):
+        # A model or field refusing a value (e.g. a malformed UUID in a lookup) is bad input,
+        # not a server fault.
+        from rest_framework.serializers import as_serializer_error
+
+        exc = drf.ValidationError(as_serializer_error(exc))
 
     if isinstance(exc, drf.ValidationError):
         return Response(_validation_body(exc), status=400)
 
     if isinstance(exc, MontageError):
         headers.update(exc.headers)
+        if exc.status_code == 401:
+            headers.setdefault("WWW-Authenticate", DEFAULT_CHALLENGE)
         body = error_body(str(exc.detail), status=exc.status_code, code=exc.code, param=exc.param)
         return Response(body, status=exc.status_code, headers=headers)
 
     if isinstance(exc, drf.APIException):
         status = exc.status_code
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        message, code = _api_exception_message_and_code(exc)
         if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+            # DRF downgrades these to 403 on views without authenticators; every API view
+            # accepts a bearer token, so the challenge always applies.
             status = 401
             request = context.get("request")
             authenticate_header = None
             if request is not None and context.get("view") is not None:
                 authenticate_header = context["view"].get_authenticate_header(request)
-            headers["WWW-Authenticate"] = authenticate_header or 'Bearer realm="api"'
+            headers["WWW-Authenticate"] = authenticate_header or DEFAULT_CHALLENGE
         if isinstance(exc, drf.Throttled):
             code = "rate_limit_exceeded"
             if exc.wait is not None:
-                headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+                headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         if isinstance(exc, drf.MethodNotAllowed):
             code = "method_not_allowed"
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(
-            error_body(detail, status=status, code=code), status=status, headers=headers
+            error_body(message, status=status, code=code), status=status, headers=headers
         )
 
     request = context.get("request")

@@ -18,12 +18,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from core.errors import InvalidRequest, Unprocessable
+from core.errors import Conflict, InvalidRequest, Unprocessable
 from core.models import IdempotencyKey
 from core.throttling import client_ip
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADERS = ("Location", "Content-Location")
+# Each attempt either claims, replays, refuses, or finds the row gone or expired; more than a
+# few in a row means something keeps deleting the key under this request.
+CLAIM_ATTEMPTS = 5
 
 
 def _canonical(value):
@@ -112,20 +115,33 @@ def idempotent(view_method):
         scope = _scope(request)
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
-            if not _claim(scope=scope, key=key, request=request, fingerprint=fingerprint):
-                row = IdempotencyKey.objects.select_for_update().get(scope=scope, key=key)
+            for _attempt in range(CLAIM_ATTEMPTS):
+                if _claim(scope=scope, key=key, request=request, fingerprint=fingerprint):
+                    break
+                row = (
+                    IdempotencyKey.objects.select_for_update().filter(scope=scope, key=key).first()
+                )
+                if row is None:
+                    # Deleted while this request waited for its lock (the purge, or another
+                    # retry renewing an expired key): claim it again from the start.
+                    continue
                 if row.expires_at <= timezone.now():
                     row.delete()
-                    _claim(scope=scope, key=key, request=request, fingerprint=fingerprint)
-                elif row.request_hash != fingerprint:
+                    continue
+                if row.request_hash != fingerprint:
                     raise Unprocessable(
                         "This Idempotency-Key was already used with a different request; "
                         "use a new key for a new request.",
                         code="idempotency_key_reused",
                         param=HEADER,
                     )
-                else:
-                    return _replay(row)
+                return _replay(row)
+            else:
+                raise Conflict(
+                    "Another request with this Idempotency-Key is changing it; retry shortly.",
+                    code="idempotency_key_in_use",
+                    param=HEADER,
+                )
             response = view_method(self, request, *args, **kwargs)
             if response.status_code >= 400:
                 # Errors are not remembered: roll back the key with whatever the view did.

@@ -37,10 +37,14 @@ class RequestIdMiddleware:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuses a body larger than MAX_REQUEST_BYTES before any of it is read (413).
+    """Refuses an oversized body by its Content-Length, before any of it is read (413).
 
-    Bodies sent without Content-Length (chunked) are still bounded: Django raises
-    RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE, which the API handler turns into 413.
+    Every body is capped at MAX_REQUEST_BYTES. Bodies other than multipart (JSON, form) are
+    also capped at DATA_UPLOAD_MAX_MEMORY_SIZE here, whichever way a parser reads them: some
+    DRF versions read the stream directly, past Django's own check on ``request.body``.
+    Multipart file parts stream to disk; only their non-file fields count against that limit,
+    which Django's multipart parser enforces (RequestDataTooBig, rendered as 413 by the API
+    handler). Chunked bodies without Content-Length are bounded by those same checks.
     """
 
     def __init__(self, get_response):
@@ -51,10 +55,18 @@ class RequestSizeLimitMiddleware:
         try:
             length = int(raw)
         except ValueError:
+            length = -1
+        if length < 0:
             return error_response(
-                "Content-Length is not a number.", status=400, code="invalid_content_length"
+                "Content-Length must be a non-negative integer.",
+                status=400,
+                code="invalid_content_length",
             )
         limit = settings.MAX_REQUEST_BYTES
+        memory_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if memory_limit is not None and not content_type.startswith("multipart/"):
+            limit = min(limit, memory_limit)
         if length > limit:
             return error_response(
                 f"The request body is {length} bytes; the limit is {limit} bytes.",
@@ -64,10 +76,28 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+# Codes for what Django answers itself, matching what the API raises for the same status.
+_CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "invalid_authentication",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    429: "rate_limit_exceeded",
+    500: "internal_error",
+}
+
+
+def _code_for(status: int, reason: str) -> str:
+    return _CODE_BY_STATUS.get(status) or re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")
+
+
 class ApiErrorMiddleware:
     """Gives API paths the error shape for what Django itself answers outside DRF views
-    (CSRF failures, 405 from plain views, and so on): any non-JSON 4xx/5xx on /api/ or /v1/
-    is rewritten. Unmatched URLs and crashes are handled by config.urls' handler404/500."""
+    (CSRF failures, 405 from plain views, debug-mode 404/500 pages, and so on): any non-JSON
+    4xx/5xx on /api/ or /v1/ is rewritten. The body is not carried over: it may be a debug page
+    with a traceback. Unmatched URLs and crashes are handled by config.urls' handlers."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -80,7 +110,7 @@ class ApiErrorMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             message = getattr(response, "reason_phrase", "") or "Request failed."
-            code = message.lower().replace(" ", "_")
+            code = _code_for(response.status_code, message) or "request_failed"
             replacement = error_response(message, status=response.status_code, code=code)
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:

@@ -3,6 +3,8 @@
 A view names its ordering (e.g. ``("-id",)``; UUIDv7 keys make ``-id`` newest-first). The cursor
 is an opaque token holding the ordering values of the last row of the page; the next page
 filters on them with a lexicographic keyset condition, which the ordering's index answers.
+The ordering must be a total order over non-null fields: end it with a unique field (the
+primary key), else rows that tie on every field may be skipped or repeated across pages.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -25,16 +28,21 @@ def encode_cursor(values: list) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _invalid_cursor() -> InvalidRequest:
+    return InvalidRequest("The cursor is not valid.", code="invalid_cursor", param="cursor")
+
+
 def decode_cursor(token: str, size: int) -> list:
     try:
         padded = token + "=" * (-len(token) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(
-            "The cursor is not valid.", code="invalid_cursor", param="cursor"
-        ) from exc
+        raise _invalid_cursor() from exc
     if not isinstance(values, list) or len(values) != size:
-        raise InvalidRequest("The cursor is not valid.", code="invalid_cursor", param="cursor")
+        raise _invalid_cursor()
+    # encode_cursor writes only strings and nulls; anything else was not made here.
+    if not all(value is None or isinstance(value, str) for value in values):
+        raise _invalid_cursor()
     return values
 
 
@@ -72,7 +80,13 @@ def paginate_queryset(
     """Returns (rows of this page, cursor of the next page or None)."""
     queryset = queryset.order_by(*ordering)
     if cursor:
-        queryset = queryset.filter(keyset_filter(ordering, decode_cursor(cursor, len(ordering))))
+        values = decode_cursor(cursor, len(ordering))
+        try:
+            # Lookups convert their values here, so a forged value (not a UUID, not a date)
+            # fails now rather than as a server error when the page is read.
+            queryset = queryset.filter(keyset_filter(ordering, values))
+        except (DjangoValidationError, ValueError, TypeError) as exc:
+            raise _invalid_cursor() from exc
     rows = list(queryset[: limit + 1])
     if len(rows) <= limit:
         return rows, None

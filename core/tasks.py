@@ -15,7 +15,14 @@ def enqueue_on_commit(task, *, args: tuple = (), kwargs: dict | None = None, **o
     transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs or {}, **options))
 
 
-@shared_task(name="core.purge_idempotency_keys", queue="cpu", time_limit=300, ignore_result=True)
+# soft_time_limit with time_limit: the soft one otherwise comes from CELERY_TASK_SOFT_TIME_LIMIT
+# (28 min), above this hard limit, and Celery then refuses to send the task at all.
+@shared_task(
+    name="core.purge_idempotency_keys",
+    time_limit=300,
+    soft_time_limit=270,
+    ignore_result=True,
+)
 def purge_idempotency_keys() -> int:
     from core.idempotency import purge_expired
 

@@ -6,11 +6,16 @@ built-in throttles which freeze them at import time.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger("montage.throttling")
 
 _PERIODS = {
     "s": 1,
@@ -27,9 +32,18 @@ _PERIODS = {
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """'120/min' -> (120, 60)."""
+    """'120/min' -> (120, 60). A malformed rate is a configuration error, named as such."""
     count, _, period = rate.partition("/")
-    return int(count), _PERIODS[period.strip().lower()]
+    try:
+        limit, seconds = int(count), _PERIODS[period.strip().lower()]
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(
+            f"Throttle rate {rate!r} is not <count>/<period>, e.g. '120/min' (periods: "
+            "s, sec, second, m, min, minute, h, hour, d, day)"
+        ) from exc
+    if limit < 0:
+        raise ImproperlyConfigured(f"Throttle rate {rate!r} has a negative count")
+    return limit, seconds
 
 
 def client_ip(request) -> str:
@@ -59,8 +73,18 @@ class _WindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{self.scope}:{ident}:{window}"
-        cache.add(key, 0, timeout=period + 1)
-        count = cache.incr(key)
+        try:
+            cache.add(key, 0, timeout=period + 1)
+            count = cache.incr(key)
+        except ValueError:
+            # The key expired between add and incr (a request stalled past the window's
+            # end): it is the first of its window.
+            count = 1
+        except RedisError:
+            # Availability over precision: a Redis outage must not fail every API request.
+            # /readyz reports the outage; the limit resumes when Redis answers.
+            logger.warning("throttle %s skipped: Redis unavailable", self.scope, exc_info=True)
+            return True
         self._wait = (window + 1) * period - now
         return count <= limit
 

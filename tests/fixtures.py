@@ -186,6 +186,15 @@ def celery_worker_proc(transactional_db, tmp_path):
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def module_celery_worker(django_db_setup, tmp_path_factory):
+    """One worker for a whole module (it takes seconds to start). Tests using it must commit
+    what the worker should see: mark them ``django_db(transaction=True)``."""
+    proc = start_worker(tmp_path_factory.mktemp("worker"), include="tests.support.tasks")
+    yield proc
+    proc.stop()
+
+
 def start_asgi_server(tmp_path: Path, extra_env=None) -> tuple[Proc, str]:
     port = free_port()
     args = [
@@ -220,6 +229,15 @@ def start_asgi_server(tmp_path: Path, extra_env=None) -> tuple[Proc, str]:
 def asgi_server(transactional_db, tmp_path):
     """The real ASGI app under uvicorn (HTTP + WebSockets) on a free loopback port."""
     proc, base = start_asgi_server(tmp_path)
+    yield base
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def module_asgi_server(django_db_setup, tmp_path_factory):
+    """``asgi_server`` shared by a module; its tests must be ``django_db(transaction=True)``
+    so the server's own connections see their rows."""
+    proc, base = start_asgi_server(tmp_path_factory.mktemp("asgi"))
     yield base
     proc.stop()
 

@@ -14,13 +14,13 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-@shared_task(name="tests.record_user_visibility", queue="cpu")
+@shared_task(name="tests.record_user_visibility")
 def record_user_visibility(user_id: str, marker: str) -> None:
     """Records, under ``marker``, whether the worker could see the user row when it ran."""
     seen = User.objects.filter(pk=user_id).exists()
     _redis().set(marker, "seen" if seen else "missing", ex=300)
 
 
-@shared_task(name="tests.publish_event", queue="cpu")
+@shared_task(name="tests.publish_event")
 def publish_event(user_id: str, event: str, data: dict) -> None:
     publish_to_user(user_id, event, data)

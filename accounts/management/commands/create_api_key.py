@@ -3,7 +3,8 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from accounts.services import api_key_create
+from accounts.services import api_key_create, user_create
+from core.errors import MontageError
 
 
 class Command(BaseCommand):
@@ -25,11 +26,13 @@ class Command(BaseCommand):
         if user is None:
             if not options["create_user"]:
                 raise CommandError(f"no user @{handle}; pass --create-user to create it")
-            user = User.objects.create_user(
-                handle, None, display_name=handle, birth_date=options["birth_date"]
-            )
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
+            try:
+                user = user_create(handle=handle, birth_date=options["birth_date"])
+            except MontageError as exc:
+                raise CommandError(str(exc.detail)) from exc
             self.stderr.write(f"created user @{handle}")
+        elif not user.is_active:
+            # A key for a disabled account would be refused on every request.
+            raise CommandError(f"@{handle} is disabled")
         _, raw = api_key_create(user=user, name=options["name"])
         self.stdout.write(raw)

@@ -1,19 +1,31 @@
 import datetime as dt
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import api_key_create, user_follow
+from accounts.services import api_key_create, user_create, user_follow
 
 DEMO_PASSWORD = "montage-demo-password"  # noqa: S105 - printed for the local demo only
-DEMO_USERS = [
-    # handle, display name, birth date, staff
-    ("ava", "Ava Demo", dt.date(1994, 5, 17), False),
-    ("ben", "Ben Demo", dt.date(1989, 11, 2), False),
-    ("teo", "Teo Demo (teen)", dt.date.today().replace(year=dt.date.today().year - 15), False),
-    ("staff", "T&S Staff", dt.date(1985, 1, 9), True),
-]
+
+
+def years_ago(years: int, today: dt.date) -> dt.date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February in a year without one
+        return today.replace(year=today.year - years, day=28)
+
+
+def demo_users(today: dt.date) -> list[tuple[str, str, dt.date, bool]]:
+    """(handle, display name, birth date, staff)."""
+    return [
+        ("ava", "Ava Demo", dt.date(1994, 5, 17), False),
+        ("ben", "Ben Demo", dt.date(1989, 11, 2), False),
+        ("teo", "Teo Demo (teen)", years_ago(15, today), False),
+        ("staff", "T&S Staff", dt.date(1985, 1, 9), True),
+    ]
 
 
 class Command(BaseCommand):
@@ -21,12 +33,19 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            # Safety: it prints working keys for whoever holds these handles, staff included.
+            raise CommandError("seed_demo refuses to run with MONTAGE_ENV=production")
         users = {}
-        for handle, name, born, staff in DEMO_USERS:
+        for handle, name, born, staff in demo_users(timezone.localdate()):
             user = User.objects.filter(handle=handle).first()
             if user is None:
-                user = User.objects.create_user(
-                    handle, DEMO_PASSWORD, display_name=name, birth_date=born, is_staff=staff
+                user = user_create(
+                    handle=handle,
+                    password=DEMO_PASSWORD,
+                    display_name=name,
+                    birth_date=born,
+                    is_staff=staff,
                 )
             users[handle] = user
         user_follow(follower=users["ava"], followee=users["ben"])

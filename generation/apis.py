@@ -1,0 +1,480 @@
+"""HTTP layer for generation: the OpenAI Videos API under /v1/ and the native API."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+from django.conf import settings
+from django.core import signing
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import Forbidden, InvalidRequest, NotFound
+from core.idempotency import idempotent
+from core.pagination import list_body, paginate_queryset, parse_limit
+from generation import selectors, services
+from generation.models import Clip, JobKind, JobStatus
+from generation.serializers import (
+    DeletedSerializer,
+    GenerationBatchSerializer,
+    GenerationCreateInputSerializer,
+    GenerationSerializer,
+    OpenAICreateInputSerializer,
+    OpenAIDerivedInputSerializer,
+    OpenAIRemixInputSerializer,
+    OpenAIVideoListSerializer,
+    OpenAIVideoSerializer,
+    openai_video,
+)
+from generation.services import (
+    EXTENSION_SECONDS,
+    OPENAI_SECONDS,
+    PRIORITIES,
+    JobSpec,
+)
+
+PARSERS = [JSONParser, MultiPartParser, FormParser]
+VARIANTS = {"video": "video", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
+MENTION = re.compile(r"(?<![\w@])@([a-z0-9_][a-z0-9_.]{1,28}[a-z0-9_])", re.IGNORECASE)
+POLL_AFTER_MS = "500"
+
+
+def _mentions(prompt: str) -> list[str]:
+    return sorted({m.lower() for m in MENTION.findall(prompt)})
+
+
+def _spec_from(*, prompt, model, seconds, size, native, allowed_seconds, **extra) -> JobSpec:
+    prompt = services.validate_prompt(prompt)
+    model_name, engine = services.resolve_model(model)
+    spec = JobSpec(
+        prompt=prompt,
+        model=model_name,
+        engine=engine,
+        seconds=services.validate_seconds(seconds, allowed=allowed_seconds),
+        size=services.validate_size(size, native=native),
+        cameos=_mentions(prompt),
+        **extra,
+    )
+    if spec.cameos and not settings.GENERATION_GATES:
+        # Safety: with no consent gate installed, nobody's likeness may be used.
+        raise Forbidden(
+            "Cameos are not available on this server.", code="cameos_unavailable", param="prompt"
+        )
+    reference = extra.get("input_reference")
+    if reference is not None:
+        spec.reference_sha256 = services.validate_reference_image(reference)
+    return spec
+
+
+def _video_response(job, *, status_code=200) -> Response:
+    response = Response(openai_video(job), status=status_code)
+    if job.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS):
+        response["openai-poll-after-ms"] = POLL_AFTER_MS
+    return response
+
+
+def _parent_ref(request) -> str:
+    """``video`` of an extension or edit: ``{"id": ...}`` in JSON, ``video[id]`` in multipart."""
+    video = request.data.get("video")
+    if isinstance(video, dict) and isinstance(video.get("id"), str):
+        return video["id"]
+    ref = request.data.get("video[id]")
+    if isinstance(ref, str) and ref:
+        return ref
+    if video is not None and hasattr(video, "read"):
+        raise InvalidRequest(
+            "Uploading a video to extend or edit is not supported; reference a completed video "
+            "as video[id].",
+            code="unsupported_video_upload",
+            param="video",
+        )
+    raise InvalidRequest("video.id is required.", code="missing_video", param="video")
+
+
+def _completed_parent(request, ref: str):
+    parent = selectors.job_get_for_owner(job_id=ref, user=request.user)
+    if parent.status != JobStatus.COMPLETED:
+        raise InvalidRequest(
+            f"Video {ref} is {parent.status}; only a completed video can be used.",
+            code="video_not_completed",
+            param="video",
+        )
+    return parent
+
+
+# --- OpenAI Videos API ------------------------------------------------------------------------
+
+
+class VideosApi(APIView):
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request={
+            "multipart/form-data": OpenAICreateInputSerializer,
+            "application/json": OpenAICreateInputSerializer,
+        },
+        responses={200: OpenAIVideoSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_create",
+    )
+    @idempotent
+    def post(self, request):
+        data = OpenAICreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        spec = _spec_from(
+            prompt=values["prompt"],
+            model=values.get("model"),
+            seconds=values.get("seconds"),
+            size=values.get("size"),
+            native=False,
+            allowed_seconds=OPENAI_SECONDS,
+            input_reference=values.get("input_reference"),
+        )
+        (job,) = services.job_create(user=request.user, spec=spec)
+        return _video_response(job)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", str, description="id of the last video of the previous page"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("order", str, enum=["asc", "desc"]),
+        ],
+        responses={200: OpenAIVideoListSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_list",
+    )
+    def get(self, request):
+        order = request.query_params.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise InvalidRequest("order must be asc or desc.", code="invalid_order", param="order")
+        limit = parse_limit(request.query_params.get("limit"))
+        queryset = selectors.jobs_for_owner(user=request.user)
+        after = request.query_params.get("after")
+        if after:
+            anchor = selectors.job_get_for_owner(job_id=after, user=request.user)
+            queryset = queryset.filter(**{"pk__lt" if order == "desc" else "pk__gt": anchor.pk})
+        rows = list(queryset.order_by("-pk" if order == "desc" else "pk")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        data = [openai_video(job) for job in rows]
+        return Response(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": has_more,
+            }
+        )
+
+
+class VideoDetailApi(APIView):
+    @extend_schema(
+        responses={200: OpenAIVideoSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_retrieve",
+    )
+    def get(self, request, video_id: str):
+        return _video_response(selectors.job_get_for_owner(job_id=video_id, user=request.user))
+
+    @extend_schema(
+        responses={200: DeletedSerializer}, tags=["videos (OpenAI)"], operation_id="videos_delete"
+    )
+    def delete(self, request, video_id: str):
+        job = selectors.job_get_for_owner(job_id=video_id, user=request.user)
+        services.job_delete(job=job, actor=request.user)
+        return Response({"id": job.public_id, "object": "video.deleted", "deleted": True})
+
+
+def _serve_clip_file(clip: Clip, variant: str) -> FileResponse:
+    field = getattr(clip, VARIANTS[variant])
+    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    response["Content-Length"] = str(field.size)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _variant(request) -> str:
+    variant = request.query_params.get("variant", "video")
+    if variant not in VARIANTS:
+        raise InvalidRequest(
+            "variant must be video, thumbnail or spritesheet.",
+            code="invalid_variant",
+            param="variant",
+        )
+    return variant
+
+
+def _clip_of(job) -> Clip:
+    clip = getattr(job, "clip", None) if job.status == JobStatus.COMPLETED else None
+    if clip is None or clip.removed_at is not None:
+        raise NotFound(
+            f"Video {job.public_id} has no content (status {job.status}).",
+            code="video_not_ready",
+            param="video_id",
+        )
+    return clip
+
+
+class VideoContentApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("variant", str, enum=list(VARIANTS))],
+        responses={(200, "video/mp4"): OpenApiTypes.BINARY},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_download_content",
+    )
+    def get(self, request, video_id: str):
+        variant = _variant(request)
+        job = selectors.job_get_for_owner(job_id=video_id, user=request.user)
+        clip = _clip_of(job)
+        if not selectors.clip_viewers_ok(clip=clip, user=request.user):
+            raise NotFound(f"No video found with id {video_id!r}.", code="video_not_found")
+        return _serve_clip_file(clip, variant)
+
+
+class VideoRemixApi(APIView):
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request=OpenAIRemixInputSerializer,
+        responses={200: OpenAIVideoSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_remix",
+    )
+    @idempotent
+    def post(self, request, video_id: str):
+        data = OpenAIRemixInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = _completed_parent(request, video_id)
+        spec = _spec_from(
+            prompt=data.validated_data["prompt"],
+            model=parent.model,
+            seconds=parent.seconds,
+            size=parent.size,
+            native=True,
+            allowed_seconds=None,
+            kind=JobKind.REMIX,
+            parent=parent,
+        )
+        (job,) = services.job_create(user=request.user, spec=spec)
+        return _video_response(job)
+
+
+class VideoExtensionsApi(APIView):
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request=OpenAIDerivedInputSerializer,
+        responses={200: OpenAIVideoSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_extend",
+    )
+    @idempotent
+    def post(self, request):
+        data = OpenAIDerivedInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = _completed_parent(request, _parent_ref(request))
+        extra = services.validate_seconds(
+            data.validated_data.get("seconds"), allowed=EXTENSION_SECONDS
+        )
+        prompt = services.validate_prompt(data.validated_data["prompt"])
+        spec = _spec_from(
+            prompt=prompt,
+            model=parent.model,
+            seconds=parent.seconds + extra,
+            size=parent.size,
+            native=True,
+            allowed_seconds=None,
+            kind=JobKind.EXTEND,
+            parent=parent,
+            storyboard=_extension_storyboard(parent, prompt, extra),
+        )
+        (job,) = services.job_create(user=request.user, spec=spec)
+        return _video_response(job)
+
+
+def _extension_storyboard(parent, prompt: str, extra: int) -> list[dict]:
+    """The parent's shots again (deterministic engine: same frames), then the new segment."""
+    shots = parent.params.get("storyboard") or [
+        {"prompt": parent.prompt, "seconds": parent.seconds}
+    ]
+    return [*shots, {"prompt": prompt, "seconds": extra}]
+
+
+class VideoEditsApi(APIView):
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request=OpenAIDerivedInputSerializer,
+        responses={200: OpenAIVideoSerializer},
+        tags=["videos (OpenAI)"],
+        operation_id="videos_edit",
+    )
+    @idempotent
+    def post(self, request):
+        data = OpenAIDerivedInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = _completed_parent(request, _parent_ref(request))
+        instruction = services.validate_prompt(data.validated_data["prompt"])
+        spec = _spec_from(
+            # The edit is the parent's scene re-understood with the instruction applied last.
+            prompt=f"{parent.prompt}\n{instruction}",
+            model=parent.model,
+            seconds=parent.seconds,
+            size=parent.size,
+            native=True,
+            allowed_seconds=None,
+            kind=JobKind.EDIT,
+            parent=parent,
+            seed=parent.seed,
+        )
+        (job,) = services.job_create(user=request.user, spec=spec)
+        return _video_response(job)
+
+
+# --- Native API ---------------------------------------------------------------------------------
+
+
+class GenerationsApi(APIView):
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request={
+            "application/json": GenerationCreateInputSerializer,
+            "multipart/form-data": GenerationCreateInputSerializer,
+        },
+        responses={201: GenerationBatchSerializer},
+        tags=["generations"],
+    )
+    @idempotent
+    def post(self, request):
+        data = GenerationCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        storyboard = values.get("storyboard")
+        seconds = values.get("seconds")
+        if storyboard:
+            total = sum(shot["seconds"] for shot in storyboard)
+            seconds = seconds or round(total)
+            if abs(total - seconds) > 0.5:
+                raise InvalidRequest(
+                    f"The storyboard lasts {total:g} s but seconds is {seconds}.",
+                    code="storyboard_mismatch",
+                    param="storyboard",
+                )
+        spec = _spec_from(
+            prompt=values["prompt"],
+            model=values.get("model"),
+            seconds=seconds,
+            size=values.get("size"),
+            native=True,
+            allowed_seconds=None,
+            seed=values.get("seed"),
+            variants=values["variants"],
+            priority=PRIORITIES[values["priority"]],
+            storyboard=[dict(shot) for shot in storyboard] if storyboard else None,
+            input_reference=values.get("input_reference"),
+        )
+        jobs = services.job_create(user=request.user, spec=spec)
+        body = {"object": "list", "data": GenerationSerializer(jobs, many=True).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: GenerationSerializer(many=True)}, tags=["generations"])
+    def get(self, request):
+        rows, cursor = paginate_queryset(
+            selectors.jobs_for_owner(user=request.user),
+            ordering=("-id",),
+            cursor=request.query_params.get("cursor"),
+            limit=parse_limit(request.query_params.get("limit")),
+        )
+        return Response(list_body(GenerationSerializer(rows, many=True).data, cursor))
+
+
+def _media_urls(request, job) -> dict | None:
+    clip = getattr(job, "clip", None) if job.status == JobStatus.COMPLETED else None
+    if clip is None:
+        return None
+    return {
+        variant: request.build_absolute_uri(f"/api/v1/media/{media_token(clip, variant)}")
+        for variant in VARIANTS
+    }
+
+
+MEDIA_SALT = "montage.media"
+MEDIA_URL_TTL = 3600
+
+
+def media_token(clip: Clip, variant: str) -> str:
+    return signing.dumps({"c": str(clip.pk), "v": variant}, salt=MEDIA_SALT, compress=True)
+
+
+class GenerationDetailApi(APIView):
+    @extend_schema(responses={200: GenerationSerializer}, tags=["generations"])
+    def get(self, request, job_id: str):
+        job = selectors.job_get_for_owner(job_id=job_id, user=request.user)
+        body = GenerationSerializer(job).data
+        body["urls"] = _media_urls(request, job)
+        return Response(body)
+
+    @extend_schema(responses={200: DeletedSerializer}, tags=["generations"])
+    def delete(self, request, job_id: str):
+        job = selectors.job_get_for_owner(job_id=job_id, user=request.user)
+        services.job_delete(job=job, actor=request.user)
+        return Response({"id": job.public_id, "object": "video.deleted", "deleted": True})
+
+
+class GenerationCancelApi(APIView):
+    @extend_schema(request=None, responses={200: GenerationSerializer}, tags=["generations"])
+    def post(self, request, job_id: str):
+        job = selectors.job_get_for_owner(job_id=job_id, user=request.user)
+        job = services.job_cancel(job=job, actor=request.user)
+        return Response(GenerationSerializer(job).data)
+
+
+class GenerationRetryApi(APIView):
+    @extend_schema(request=None, responses={200: GenerationSerializer}, tags=["generations"])
+    def post(self, request, job_id: str):
+        job = selectors.job_get_for_owner(job_id=job_id, user=request.user)
+        job = services.job_retry(job=job, actor=request.user)
+        return Response(GenerationSerializer(job).data)
+
+
+class GenerationContentApi(VideoContentApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("variant", str, enum=list(VARIANTS))],
+        responses={(200, "video/mp4"): OpenApiTypes.BINARY},
+        tags=["generations"],
+        operation_id="generations_content",
+    )
+    def get(self, request, job_id: str):
+        return super().get(request, job_id)
+
+
+class SignedMediaApi(APIView):
+    """A signed, expiring media URL: the token is the credential (for players that cannot send
+    an Authorization header)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses={(200, "video/mp4"): OpenApiTypes.BINARY}, tags=["generations"])
+    def get(self, request, token: str):
+        try:
+            claims = signing.loads(token, salt=MEDIA_SALT, max_age=MEDIA_URL_TTL)
+        except signing.SignatureExpired as exc:
+            raise Forbidden("This media link has expired.", code="link_expired") from exc
+        except signing.BadSignature as exc:
+            raise NotFound("No such media.", code="media_not_found") from exc
+        clip = Clip.objects.filter(pk=claims.get("c"), removed_at__isnull=True).first()
+        if clip is None or claims.get("v") not in VARIANTS:
+            raise NotFound("No such media.", code="media_not_found")
+        return _serve_clip_file(clip, claims["v"])

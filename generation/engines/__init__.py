@@ -1,0 +1,1 @@
+"""Video engines: one interface (:mod:`generation.engines.base`), several implementations."""

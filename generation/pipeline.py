@@ -1,0 +1,188 @@
+"""Post-processing of one rendered job into a stored, signed clip.
+
+Order matters: the visible watermark goes into the frames before encoding, the manifest is
+signed over the final encoded bytes, and the signed file is verified before anything is
+stored. Nothing unsigned is ever written under a clip's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from generation.engines.base import Cancelled, RenderResult
+from generation.media.encode import EncodeSettings, encode_mp4
+from generation.media.thumbs import make_spritesheet, make_thumbnail
+from generation.media.watermark import apply_watermark, watermark_text
+from generation.models import GenerationJob, JobKind
+from generation.provenance.c2pa_sign import ClipManifest, Parent, read_manifest, sign_mp4
+from generation.provenance.keys import SigningCredentials, dev_credentials, load_credentials
+
+RELATIONS = {JobKind.REMIX: "remix", JobKind.EXTEND: "extension", JobKind.EDIT: "edit"}
+
+_credentials_lock = threading.Lock()
+_credentials: SigningCredentials | None = None
+
+
+class SigningFailed(Exception):
+    """The signed output did not verify: it must never become a clip."""
+
+
+def signing_credentials() -> SigningCredentials:
+    """Loaded once per process: production files when configured, else the development chain
+    under the data directory (created on first use)."""
+    global _credentials
+    with _credentials_lock:
+        if _credentials is None:
+            if settings.GENERATION_SIGNING_CERT and settings.GENERATION_SIGNING_KEY:
+                _credentials = load_credentials(
+                    settings.GENERATION_SIGNING_CERT,
+                    settings.GENERATION_SIGNING_KEY,
+                    trust_anchors_path=settings.GENERATION_TRUST_ANCHORS or None,
+                )
+            else:
+                _credentials = dev_credentials(settings.GENERATION_SIGNING_DIR)
+        return _credentials
+
+
+@dataclass
+class Produced:
+    video: str
+    thumbnail: str
+    spritesheet: str
+    metadata: str
+    duration_s: float
+    bytes: int
+    sha256: str
+    manifest: dict
+
+
+def _watermark_phase(job: GenerationJob) -> float:
+    # Each clip starts its watermark path at a different point, so no single crop window
+    # removes it from every clip.
+    return (job.id.int % 997) / 997
+
+
+def _parent(job: GenerationJob) -> Parent | None:
+    parent_job = job.parent
+    clip = getattr(parent_job, "clip", None) if parent_job else None
+    if clip is None:
+        return None
+    with clip.video.open("rb") as handle:
+        data = handle.read()
+    return Parent(
+        source=data,
+        title=f"{parent_job.public_id}.mp4",
+        clip_id=parent_job.public_id,
+        relation=RELATIONS.get(job.kind, "remix"),
+    )
+
+
+def produce(*, job: GenerationJob, result: RenderResult, prefix: str, on_progress, should_stop):
+    frames = result.frames if result.frames.flags.writeable else result.frames.copy()
+    apply_watermark(
+        frames,
+        watermark_text(job.user.handle),
+        fps=result.fps,
+        phase=_watermark_phase(job),
+        out=frames,
+    )
+    if should_stop():
+        raise Cancelled
+    encode_settings = EncodeSettings(
+        crf=settings.GENERATION_X264_CRF, preset=settings.GENERATION_X264_PRESET
+    )
+    with tempfile.TemporaryDirectory(prefix="montage-post-") as tmp:
+        raw = Path(tmp) / "raw.mp4"
+        signed = Path(tmp) / "signed.mp4"
+        encoded = encode_mp4(
+            frames,
+            result.audio,
+            raw,
+            fps=result.fps,
+            sample_rate=result.sample_rate,
+            settings=encode_settings,
+        )
+        on_progress(0.6)
+        thumbnail = make_thumbnail(frames)
+        spritesheet = make_spritesheet(frames)
+        if should_stop():
+            raise Cancelled
+        credentials = signing_credentials()
+        manifest = ClipManifest(
+            job_id=job.public_id,
+            title=f"{job.public_id}.mp4",
+            params=job.params,
+            engine_name=job.engine,
+            engine_version=job.engine_version,
+            parent=_parent(job),
+        )
+        sign_mp4(raw, signed, clip=manifest, credentials=credentials)
+        # Safety: a clip is stored only once its own manifest reads back as intact.
+        check = read_manifest(signed, credentials.trust_anchors_pem)
+        if check["state"] not in ("valid", "trusted"):
+            raise SigningFailed(f"signed output reads as {check['state']}: {check.get('failures')}")
+        data = signed.read_bytes()
+    on_progress(0.9)
+    metadata = {
+        "fps": result.fps,
+        "sample_rate": result.sample_rate,
+        "frames": int(frames.shape[0]),
+        "camera": result.camera,
+        "events": result.events,
+        "plan": job.plan,
+        "encode": {k: v for k, v in encoded.to_dict().items() if k != "path"},
+    }
+    names = {
+        "video": f"{prefix}/video.mp4",
+        "thumbnail": f"{prefix}/thumbnail.{_ext(thumbnail.content_type)}",
+        "spritesheet": f"{prefix}/spritesheet.{_ext(spritesheet.content_type)}",
+        "metadata": f"{prefix}/metadata.json",
+    }
+    blobs = {
+        "video": data,
+        "thumbnail": thumbnail.data,
+        "spritesheet": spritesheet.data,
+        "metadata": json.dumps(metadata, default=_json_default).encode(),
+    }
+    stored = {}
+    for key, name in names.items():
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        stored[key] = default_storage.save(name, ContentFile(blobs[key]))
+    return Produced(
+        video=stored["video"],
+        thumbnail=stored["thumbnail"],
+        spritesheet=stored["spritesheet"],
+        metadata=stored["metadata"],
+        duration_s=encoded.duration_s,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        manifest={
+            "state": check["state"],
+            "actions": check.get("actions"),
+            "job": check.get("job"),
+            "signer": credentials.leaf.subject.rfc4514_string(),
+        },
+    )
+
+
+def _ext(content_type: str) -> str:
+    return {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,347 @@
+"""What the workers do with a job: claim a stage under a lease, work, hand off, finish once.
+
+Exactly-once comes from three things together:
+- a **lease** on the job row (owner + expiry, renewed by a heartbeat while working): a
+  redelivered task for a job another live worker owns backs off; one whose owner died takes over;
+- **deterministic output names** (``clips/<job>/...``): a retried stage overwrites what a dead
+  attempt half-wrote instead of leaving a second set of files;
+- the **unique Clip.job** key, written in the same transaction that marks the job completed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import zstandard
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from core.logging import job_id_var
+from generation.engines.base import Cancelled, RenderResult
+from generation.models import GenerationJob, JobAttempt, JobStage, JobStatus
+from generation.services import _log, _publish
+
+logger = logging.getLogger("montage.generation")
+
+# Progress spans: rendering is 0-80 %, post-processing 80-100 %.
+RENDER_SPAN = (0, 80)
+POST_SPAN = (80, 100)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True when the owner ran on this host and its process is gone (no need to wait for the
+    lease to expire: a SIGKILLed pool process is replaced at once)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class Claim:
+    job: GenerationJob | None
+    attempt: JobAttempt | None = None
+    retry_in: float | None = None  # another live worker holds the lease: try again later
+    reason: str = ""
+
+
+def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
+    """Takes the lease for ``stage`` if the job is in one of the ``accept`` stages (or in
+    ``stage`` itself under a dead owner)."""
+    lease = dt_seconds(settings.GENERATION_LEASE_SECONDS)
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.deleted_at is not None:
+            return Claim(None, reason="gone")
+        if job.is_terminal:
+            return Claim(None, reason=f"already {job.status}")
+        now = timezone.now()
+        if job.stage == stage:
+            live = job.lease_expires_at is not None and job.lease_expires_at > now
+            if live and job.lease_owner != worker and not _owner_is_dead(job.lease_owner):
+                remaining = (job.lease_expires_at - now).total_seconds()
+                return Claim(None, retry_in=max(1.0, remaining), reason="leased")
+            lost = list(
+                JobAttempt.objects.filter(
+                    job=job, stage=stage, outcome=JobAttempt.Outcome.RUNNING
+                ).values_list("pk", flat=True)
+            )
+            JobAttempt.objects.filter(pk__in=lost).update(
+                outcome=JobAttempt.Outcome.LOST, ended_at=now
+            )
+            # A dead attempt's half-written files go, so a job never leaves orphans behind.
+            for attempt_pk in lost:
+                transaction.on_commit(lambda pk=attempt_pk: delete_attempt_files(job.id.hex, pk))
+        elif job.stage not in accept:
+            return Claim(None, reason=f"stage is {job.stage}")
+        job.stage = stage
+        job.status = JobStatus.IN_PROGRESS
+        job.lease_owner = worker
+        job.lease_expires_at = now + lease
+        job.started_at = job.started_at or now
+        job.save(update_fields=["stage", "status", "lease_owner", "lease_expires_at", "started_at"])
+        attempt = JobAttempt.objects.create(job=job, stage=stage, worker=worker)
+        _log(job, f"worker:{worker}", action="claimed", attempt=attempt.pk)
+        _publish(job, "job.updated")
+    return Claim(job, attempt)
+
+
+def dt_seconds(seconds: float) -> dt.timedelta:
+    return dt.timedelta(seconds=seconds)
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (this one was presumed dead): stop, write nothing."""
+
+
+class Heartbeat:
+    """Renews the lease while a stage runs, and watches for cancellation."""
+
+    def __init__(self, job_id, worker: str):
+        self.job_id = job_id
+        self.worker = worker
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+        self._last_cancel_check = 0.0
+        self._cancelled = False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self):
+        interval = max(0.5, settings.GENERATION_LEASE_SECONDS / 4)
+        try:
+            while not self._stop.wait(interval):
+                updated = GenerationJob.objects.filter(
+                    pk=self.job_id, lease_owner=self.worker
+                ).update(
+                    lease_expires_at=timezone.now() + dt_seconds(settings.GENERATION_LEASE_SECONDS)
+                )
+                if not updated:
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()
+
+    def should_stop(self) -> bool:
+        """Checked by the engine about every frame: cancelled by the user, or lease lost."""
+        if self.lost.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_cancel_check >= 0.2:
+            self._last_cancel_check = now
+            self._cancelled = cancel_requested(self.job_id)
+        return self._cancelled
+
+
+def _cancel_key(job_id) -> str:
+    return f"job-cancel:{job_id}"
+
+
+def signal_cancel(job_id) -> None:
+    cache.set(_cancel_key(job_id), "1", timeout=24 * 3600)
+
+
+def cancel_requested(job_id) -> bool:
+    return cache.get(_cancel_key(job_id)) is not None
+
+
+class ProgressReporter:
+    """Maps an engine's 0..1 into the job's percent span; writes and pushes only real steps."""
+
+    def __init__(self, job: GenerationJob, span: tuple[int, int]):
+        self.job = job
+        self.span = span
+        self.last = job.progress
+
+    def __call__(self, fraction: float) -> None:
+        low, high = self.span
+        percent = int(low + (high - low) * min(max(fraction, 0.0), 1.0))
+        if percent - self.last < 2 and percent < high:
+            return
+        self.last = percent
+        GenerationJob.objects.filter(pk=self.job.pk, progress__lt=percent).update(progress=percent)
+        self.job.progress = percent
+        from core.realtime import publish_to_user
+        from generation.services import job_payload
+
+        publish_to_user(self.job.user_id, "job.progress", job_payload(self.job))
+
+
+# --- Intermediate render storage -----------------------------------------------------------
+
+
+def attempt_prefix(attempt: JobAttempt, root: str) -> str:
+    """Each attempt writes under its own names, so a worker wrongly presumed dead can never
+    overwrite what the attempt that replaced it wrote."""
+    return f"{root}/{attempt.job_id.hex}/{attempt.pk}"
+
+
+def save_intermediate(attempt: JobAttempt, result: RenderResult) -> str:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        frames=result.frames,
+        audio=result.audio,
+        meta=np.frombuffer(
+            json.dumps(
+                {
+                    "fps": result.fps,
+                    "sample_rate": result.sample_rate,
+                    "camera": result.camera,
+                    "events": result.events,
+                }
+            ).encode(),
+            dtype=np.uint8,
+        ),
+    )
+    packed = zstandard.ZstdCompressor(level=1, threads=-1).compress(buffer.getvalue())
+    name = f"{attempt_prefix(attempt, 'intermediate')}/render.npz.zst"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(packed))
+
+
+def load_intermediate(name: str) -> RenderResult:
+    with default_storage.open(name, "rb") as handle:
+        raw = zstandard.ZstdDecompressor().decompress(handle.read())
+    arrays = np.load(io.BytesIO(raw))
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    return RenderResult(
+        frames=arrays["frames"],
+        audio=arrays["audio"],
+        sample_rate=meta["sample_rate"],
+        fps=meta["fps"],
+        camera=meta["camera"],
+        events=meta["events"],
+    )
+
+
+def _delete_tree(storage, path: str) -> None:
+    try:
+        directories, files = storage.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in files:
+        storage.delete(f"{path}/{name}")
+    for directory in directories:
+        _delete_tree(storage, f"{path}/{directory}")
+
+
+def delete_attempt_files(job_hex: str, attempt_pk: int) -> None:
+    for root in ("intermediate", "clips"):
+        _delete_tree(default_storage, f"{root}/{job_hex}/{attempt_pk}")
+
+
+# --- Stage endings -------------------------------------------------------------------------
+
+
+def _end_attempt(attempt: JobAttempt, outcome: str, error: str = "") -> None:
+    JobAttempt.objects.filter(pk=attempt.pk).update(
+        outcome=outcome, ended_at=timezone.now(), error=error[:5000]
+    )
+
+
+def finish_cancelled(job_id, attempt: JobAttempt, worker: str) -> None:
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        _end_attempt(attempt, JobAttempt.Outcome.CANCELLED)
+        if job.is_terminal:
+            return
+        job.status = JobStatus.CANCELLED
+        job.stage = JobStage.DONE
+        job.counts_against_quota = False
+        job.completed_at = timezone.now()
+        job.lease_owner = ""
+        job.lease_expires_at = None
+        job.save()
+        _log(job, f"worker:{worker}", action="cancelled")
+        _publish(job, "job.updated")
+
+
+def finish_failed(
+    job_id, attempt: JobAttempt, worker: str, *, code: str, message: str, system_fault: bool
+) -> None:
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        _end_attempt(attempt, JobAttempt.Outcome.ERROR, message)
+        if job.is_terminal or job.lease_owner != worker:
+            return
+        job.status = JobStatus.FAILED
+        job.stage = JobStage.DONE
+        job.error_code = code
+        job.error_message = message[:2000]
+        job.counts_against_quota = not system_fault
+        job.completed_at = timezone.now()
+        job.lease_owner = ""
+        job.lease_expires_at = None
+        job.save()
+        _log(job, f"worker:{worker}", action="failed", code=code)
+        _publish(job, "job.failed")
+
+
+def run_stage(job_id, *, stage: str, accept: set[str], work) -> Claim:
+    """Claims ``stage``, runs ``work(job, heartbeat, attempt)`` under a heartbeat and maps its
+    ending to the job's state. ``work`` commits its own success."""
+    close_old_connections()
+    worker = worker_id()
+    result = claim(job_id, stage=stage, worker=worker, accept=accept)
+    if result.job is None:
+        logger.info("job %s: %s not claimed (%s)", job_id, stage, result.reason)
+        return result
+    token = job_id_var.set(str(job_id))
+    try:
+        with Heartbeat(job_id, worker) as heartbeat:
+            try:
+                work(result.job, heartbeat, result.attempt)
+            except Cancelled:
+                if heartbeat.lost.is_set():
+                    _end_attempt(result.attempt, JobAttempt.Outcome.LOST)
+                else:
+                    finish_cancelled(job_id, result.attempt, worker)
+            except LeaseLost:
+                _end_attempt(result.attempt, JobAttempt.Outcome.LOST)
+            except Exception as exc:
+                logger.exception("job %s: %s failed", job_id, stage)
+                finish_failed(
+                    job_id,
+                    result.attempt,
+                    worker,
+                    code="generation_failed"
+                    if stage == JobStage.RENDERING
+                    else "processing_failed",
+                    message=f"{type(exc).__name__}: {exc}",
+                    system_fault=True,
+                )
+    finally:
+        job_id_var.reset(token)
+    return result

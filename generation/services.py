@@ -1,0 +1,377 @@
+"""Writes for generation: validating requests, creating and cancelling jobs, quotas, and the
+state transitions the workers make."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import secrets
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from accounts.models import User
+from core.errors import (
+    Conflict,
+    InvalidRequest,
+    MontageError,
+    PayloadTooLarge,
+    RateLimited,
+)
+from core.ids import uuid7
+from core.realtime import publish_to_user
+from generation.engines.base import API_SIZES, NATIVE_SIZES
+from generation.gates import CREATE, GateRefused, run_gates
+from generation.models import (
+    TERMINAL,
+    GenerationJob,
+    JobEvent,
+    JobKind,
+    JobStage,
+    JobStatus,
+)
+
+OPENAI_SECONDS = (4, 8, 12)
+EXTENSION_SECONDS = (4, 8, 12, 16, 20)
+PRIORITIES = {"low": 2, "normal": 5, "high": 8}
+MAX_REFERENCE_PIXELS = 40_000_000
+REFERENCE_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+
+@dataclass
+class JobSpec:
+    """A validated request for one or more clips."""
+
+    prompt: str
+    model: str
+    engine: str
+    seconds: int
+    size: str
+    kind: str = JobKind.CREATE
+    seed: int | None = None
+    priority: int = PRIORITIES["normal"]
+    variants: int = 1
+    parent: GenerationJob | None = None
+    storyboard: list[dict] | None = None
+    cameos: list[str] = field(default_factory=list)
+    input_reference: UploadedFile | None = None
+    reference_sha256: str | None = None
+
+
+# --- Validation ---------------------------------------------------------------------------
+
+
+def resolve_model(name: str | None) -> tuple[str, str]:
+    """(model name as the client gave it, engine that runs it)."""
+    model = (name or settings.GENERATION_DEFAULT_MODEL).strip()
+    engine = settings.GENERATION_MODEL_ALIASES.get(model)
+    if engine is None or engine not in settings.GENERATION_ENGINES:
+        known = ", ".join(sorted(settings.GENERATION_MODEL_ALIASES))
+        raise InvalidRequest(
+            f"Unknown model {model!r}; available: {known}.", code="invalid_model", param="model"
+        )
+    return model, engine
+
+
+def validate_prompt(prompt: str | None) -> str:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise InvalidRequest("prompt must not be empty.", code="invalid_prompt", param="prompt")
+    limit = settings.GENERATION_MAX_PROMPT_CHARS
+    if len(prompt) > limit:
+        raise InvalidRequest(
+            f"prompt is {len(prompt)} characters; the limit is {limit}.",
+            code="prompt_too_long",
+            param="prompt",
+        )
+    return prompt
+
+
+def validate_size(size: str | None, *, native: bool) -> str:
+    size = (size or "720x1280").strip()
+    allowed = API_SIZES + NATIVE_SIZES if native else API_SIZES
+    if size not in allowed:
+        raise InvalidRequest(
+            f"Unsupported size {size!r}; supported: {', '.join(allowed)}.",
+            code="invalid_size",
+            param="size",
+        )
+    return size
+
+
+def validate_seconds(raw, *, allowed: tuple[int, ...] | None) -> int:
+    if raw in (None, ""):
+        return 4
+    try:
+        seconds = int(str(raw).strip())
+    except ValueError as exc:
+        raise InvalidRequest(
+            "seconds must be an integer.", code="invalid_seconds", param="seconds"
+        ) from exc
+    if allowed is not None and seconds not in allowed:
+        raise InvalidRequest(
+            f"seconds must be one of {', '.join(map(str, allowed))}.",
+            code="invalid_seconds",
+            param="seconds",
+        )
+    if not 1 <= seconds <= settings.GENERATION_MAX_SECONDS:
+        raise InvalidRequest(
+            f"seconds must be between 1 and {settings.GENERATION_MAX_SECONDS}.",
+            code="invalid_seconds",
+            param="seconds",
+        )
+    return seconds
+
+
+def validate_reference_image(upload: UploadedFile) -> str:
+    """Checks an ``input_reference`` upload is a sane image; returns its SHA-256."""
+    limit = settings.GENERATION_MAX_REFERENCE_BYTES
+    if upload.size > limit:
+        raise PayloadTooLarge(
+            f"input_reference is {upload.size} bytes; the limit is {limit}.",
+            param="input_reference",
+        )
+    data = upload.read()
+    upload.seek(0)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in REFERENCE_FORMATS:
+                raise InvalidRequest(
+                    "input_reference must be a PNG, JPEG or WebP image.",
+                    code="invalid_image",
+                    param="input_reference",
+                )
+            if image.width * image.height > MAX_REFERENCE_PIXELS:
+                raise InvalidRequest(
+                    "input_reference has too many pixels.",
+                    code="invalid_image",
+                    param="input_reference",
+                )
+            image.load()  # a truncated or corrupt file fails here, not in the worker
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InvalidRequest(
+            "input_reference is not a readable image.",
+            code="invalid_image",
+            param="input_reference",
+        ) from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def params_for(spec: JobSpec, *, seed: int, variant_index: int) -> dict:
+    """The full, normalised job parameters: what the params hash and the manifest cover."""
+    return {
+        "kind": spec.kind,
+        "prompt": spec.prompt,
+        "model": spec.model,
+        "engine": spec.engine,
+        "seconds": spec.seconds,
+        "size": spec.size,
+        "seed": seed,
+        "variant_index": variant_index,
+        "storyboard": spec.storyboard,
+        "cameos": spec.cameos,
+        "parent": spec.parent.public_id if spec.parent else None,
+        "input_reference_sha256": spec.reference_sha256,
+    }
+
+
+def params_hash(params: dict) -> str:
+    blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# --- Quotas -------------------------------------------------------------------------------
+
+
+def quota_for(user: User) -> dict[str, int]:
+    return settings.GENERATION_QUOTAS["teen" if user.is_teen else "adult"]
+
+
+def quota_check(*, user: User, wanted: int) -> None:
+    """Raises 429 when ``wanted`` more jobs would exceed the user's quotas. The caller holds a
+    lock on the user row, so concurrent requests cannot both slip under the limit."""
+    quota = quota_for(user)
+    active = GenerationJob.objects.filter(user=user, deleted_at__isnull=True).exclude(
+        status__in=TERMINAL
+    )
+    if active.count() + wanted > quota["concurrent"]:
+        raise RateLimited(
+            f"You can have {quota['concurrent']} generation(s) running at once; wait for one to "
+            "finish.",
+            code="concurrent_limit_exceeded",
+            retry_after=10,
+        )
+    window_start = timezone.now() - dt.timedelta(days=1)
+    # A job that failed for the system's fault does not count (counts_against_quota=False).
+    recent = GenerationJob.objects.filter(
+        user=user, created_at__gte=window_start, counts_against_quota=True
+    )
+    used = recent.count()
+    if used + wanted > quota["daily"]:
+        oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+        retry = (oldest + dt.timedelta(days=1) - timezone.now()).total_seconds() if oldest else 60
+        raise RateLimited(
+            f"Daily generation limit of {quota['daily']} reached.",
+            code="daily_limit_exceeded",
+            retry_after=int(retry) + 1,
+        )
+
+
+# --- Jobs ---------------------------------------------------------------------------------
+
+
+def _log(job: GenerationJob, actor: str, **detail) -> None:
+    JobEvent.objects.create(job=job, actor=actor, status=job.status, stage=job.stage, detail=detail)
+
+
+def job_payload(job: GenerationJob) -> dict:
+    return {
+        "id": job.public_id,
+        "status": job.status,
+        "stage": job.stage,
+        "progress": job.progress,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+    }
+
+
+def _publish(job: GenerationJob, event: str) -> None:
+    payload = job_payload(job)
+    transaction.on_commit(lambda: publish_to_user(job.user_id, event, payload))
+
+
+def job_create(*, user: User, spec: JobSpec) -> list[GenerationJob]:
+    """Creates ``spec.variants`` jobs (one clip each) and enqueues them after commit."""
+    from generation.tasks import enqueue_render
+
+    if not 1 <= spec.variants <= 4:
+        raise InvalidRequest(
+            "variants must be between 1 and 4.", code="invalid_variants", param="variants"
+        )
+    base_seed = spec.seed if spec.seed is not None else secrets.randbelow(2**31)
+    jobs: list[GenerationJob] = []
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        quota_check(user=user, wanted=spec.variants)
+        group = uuid7() if spec.variants > 1 else None
+        for index in range(spec.variants):
+            seed = (base_seed + index) % 2**63
+            params = params_for(spec, seed=seed, variant_index=index)
+            job = GenerationJob(
+                user=user,
+                kind=spec.kind,
+                prompt=spec.prompt,
+                model=spec.model,
+                engine=spec.engine,
+                seconds=spec.seconds,
+                size=spec.size,
+                seed=seed,
+                priority=spec.priority,
+                params=params,
+                params_hash=params_hash(params),
+                parent=spec.parent,
+                variant_group=group,
+                variant_index=index,
+            )
+            if spec.input_reference is not None:
+                spec.input_reference.seek(0)
+                job.input_reference.save(
+                    f"{job.id.hex}-{spec.reference_sha256[:12]}", spec.input_reference, save=False
+                )
+            try:
+                run_gates(job, CREATE)
+            except GateRefused as refusal:
+                error = MontageError(refusal.reason, code=refusal.code, param=refusal.param)
+                error.status_code = refusal.status
+                raise error from refusal
+            job.save()
+            _log(job, f"user:{user.pk}", action="created")
+            enqueue_render(job)
+            jobs.append(job)
+    return jobs
+
+
+def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
+    """A queued job never starts; a running one is told to stop (it checks about every frame)."""
+    from generation.tasks import signal_cancel
+
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_terminal:
+            raise Conflict(f"The job is already {job.status}.", code="job_not_cancellable")
+        job.cancel_requested_at = timezone.now()
+        fields = ["cancel_requested_at"]
+        if job.stage in {JobStage.QUEUED, JobStage.RENDERED}:
+            # Nobody owns it right now: cancel it here; a task arriving later will skip it.
+            job.status = JobStatus.CANCELLED
+            job.stage = JobStage.DONE
+            job.counts_against_quota = False
+            job.completed_at = timezone.now()
+            fields += ["status", "stage", "counts_against_quota", "completed_at"]
+        job.save(update_fields=fields)
+        _log(job, f"user:{actor.pk}", action="cancel_requested")
+        _publish(job, "job.updated")
+    signal_cancel(job.pk)
+    return job
+
+
+def job_retry(*, job: GenerationJob, actor: User) -> GenerationJob:
+    """Runs a failed job again under the same id and parameters."""
+    from generation.tasks import enqueue_render
+
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.FAILED:
+            raise Conflict("Only a failed job can be retried.", code="job_not_retryable")
+        quota_check(user=job.user, wanted=1)
+        job.status = JobStatus.QUEUED
+        job.stage = JobStage.QUEUED
+        job.progress = 0
+        job.error_code = job.error_message = job.error_param = ""
+        job.counts_against_quota = True
+        job.cancel_requested_at = None
+        job.completed_at = None
+        job.lease_owner = ""
+        job.lease_expires_at = None
+        job.save()
+        _log(job, f"user:{actor.pk}", action="retried")
+        enqueue_render(job)
+    return job
+
+
+def job_delete(*, job: GenerationJob, actor: User) -> None:
+    """Deletes a video: stops it if running, removes its files, hides the row."""
+    from generation.tasks import signal_cancel
+
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        job.deleted_at = timezone.now()
+        fields = ["deleted_at"]
+        if not job.is_terminal:
+            job.status = JobStatus.CANCELLED
+            job.stage = JobStage.DONE
+            job.cancel_requested_at = timezone.now()
+            job.counts_against_quota = False
+            fields += ["status", "stage", "cancel_requested_at", "counts_against_quota"]
+        job.save(update_fields=fields)
+        _log(job, f"user:{actor.pk}", action="deleted")
+        clip = getattr(job, "clip", None)
+        if clip is not None:
+            names = [
+                f.name for f in (clip.video, clip.thumbnail, clip.spritesheet, clip.metadata) if f
+            ]
+            storage = clip.video.storage
+            clip.delete()
+            transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    signal_cancel(job.pk)
+
+
+def jobs_visible_q(user: User) -> Q:
+    return Q(user=user, deleted_at__isnull=True)

@@ -1,0 +1,111 @@
+"""Celery tasks: interfaces only. They take ids and call generation.work / runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from core.tasks import enqueue_on_commit
+from generation.models import GenerationJob, JobStage, JobStatus
+from generation.runner import signal_cancel
+
+logger = logging.getLogger("montage.generation")
+
+__all__ = ["enqueue_postprocess", "enqueue_render", "signal_cancel"]
+
+
+def broker_priority(priority: int) -> int:
+    """Job priority is 0-9, higher is more urgent. Redis orders priority 0 first; AMQP serves
+    the highest number first."""
+    if settings.CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
+        return priority
+    return 9 - priority
+
+
+def enqueue_render(job: GenerationJob) -> None:
+    enqueue_on_commit(
+        render, args=(str(job.pk),), queue="gpu", priority=broker_priority(job.priority)
+    )
+
+
+def enqueue_postprocess(job: GenerationJob) -> None:
+    enqueue_on_commit(
+        postprocess, args=(str(job.pk),), queue="cpu", priority=broker_priority(job.priority)
+    )
+
+
+@shared_task(
+    bind=True,
+    name="generation.render",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    ignore_result=True,
+)
+def render(self, job_id: str) -> None:
+    from generation.work import render_job
+
+    retry_in = render_job(job_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
+@shared_task(
+    bind=True,
+    name="generation.postprocess",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    ignore_result=True,
+)
+def postprocess(self, job_id: str) -> None:
+    from generation.work import postprocess_job
+
+    retry_in = postprocess_job(job_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
+REQUEUE_AFTER = dt.timedelta(minutes=2)
+
+
+@shared_task(name="generation.reap", time_limit=120, soft_time_limit=110, ignore_result=True)
+def reap() -> int:
+    """Backstop for lost messages and dead workers: re-sends the task of every unfinished job
+    whose lease expired or that has waited too long without one. A duplicate is harmless:
+    the lease makes the second delivery a no-op."""
+    now = timezone.now()
+    sent = 0
+    stuck = GenerationJob.objects.filter(deleted_at__isnull=True).exclude(
+        status__in=[JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.BLOCKED]
+    )
+    expired = stuck.filter(
+        stage__in=[JobStage.RENDERING, JobStage.POSTPROCESSING], lease_expires_at__lt=now
+    )
+    # Waiting for a worker is normal for a while; only long waits suggest a lost message.
+    waiting = stuck.filter(
+        stage__in=[JobStage.QUEUED, JobStage.RENDERED], created_at__lt=now - REQUEUE_AFTER
+    )
+    for job in [*expired, *waiting]:
+        # At most one re-send per job per REQUEUE_AFTER, so a long queue is not flooded.
+        if not cache.add(f"reap:{job.pk}", "1", timeout=int(REQUEUE_AFTER.total_seconds())):
+            continue
+        task = render if job.stage in (JobStage.QUEUED, JobStage.RENDERING) else postprocess
+        task.apply_async(
+            args=(str(job.pk),),
+            queue="gpu" if task is render else "cpu",
+            priority=broker_priority(job.priority),
+        )
+        sent += 1
+    if sent:
+        logger.warning("reaper re-sent %d job task(s)", sent)
+    return sent

@@ -1,0 +1,167 @@
+"""The two stages of a job: render (GPU worker) and post-process (CPU worker)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from generation import pipeline
+from generation.engines.base import RenderRequest, plan_from_dict
+from generation.engines.registry import get_engine
+from generation.gates import COMPLETE, GateRefused, run_gates
+from generation.models import Clip, GenerationJob, JobAttempt, JobStage, JobStatus
+from generation.runner import (
+    POST_SPAN,
+    RENDER_SPAN,
+    Heartbeat,
+    LeaseLost,
+    ProgressReporter,
+    delete_attempt_files,
+    load_intermediate,
+    run_stage,
+    save_intermediate,
+    worker_id,
+)
+from generation.services import _log, _publish
+
+logger = logging.getLogger("montage.generation")
+
+
+def _rgb(name: str) -> np.ndarray:
+    with default_storage.open(name, "rb") as handle, Image.open(io.BytesIO(handle.read())) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> None:
+    from generation.tasks import enqueue_postprocess
+
+    engine = get_engine(job.engine)
+    if job.plan:
+        plan = plan_from_dict(job.plan)
+    else:
+        plan = engine.plan(job.prompt, seconds=job.seconds, storyboard=job.params.get("storyboard"))
+        job.plan = plan.to_dict()
+        job.engine_version = engine.version
+        GenerationJob.objects.filter(pk=job.pk).update(plan=job.plan, engine_version=engine.version)
+    request = RenderRequest(
+        plan=plan,
+        width=job.width,
+        height=job.height,
+        seed=job.seed,
+        reference_image=_rgb(job.input_reference.name) if job.input_reference else None,
+        cameo_images={
+            ref: _rgb(name) for ref, name in job.annotations.get("cameo_images", {}).items()
+        },
+    )
+    result = engine.render(
+        request,
+        on_progress=ProgressReporter(job, RENDER_SPAN),
+        should_cancel=heartbeat.should_stop,
+    )
+    name = save_intermediate(attempt, result)
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.lease_owner != heartbeat.worker or locked.is_terminal:
+            transaction.on_commit(lambda: default_storage.delete(name))
+            raise LeaseLost
+        locked.stage = JobStage.RENDERED
+        locked.intermediate = name
+        locked.lease_owner = ""
+        locked.lease_expires_at = None
+        locked.progress = max(locked.progress, RENDER_SPAN[1])
+        locked.save(
+            update_fields=["stage", "intermediate", "lease_owner", "lease_expires_at", "progress"]
+        )
+        JobAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
+        )
+        _log(locked, f"worker:{heartbeat.worker}", action="rendered", attempt=attempt.pk)
+        enqueue_postprocess(locked)
+
+
+def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> None:
+    result = load_intermediate(job.intermediate)
+    produced = pipeline.produce(
+        job=job,
+        result=result,
+        prefix=f"clips/{job.id.hex}/{attempt.pk}",
+        on_progress=ProgressReporter(job, POST_SPAN),
+        should_stop=heartbeat.should_stop,
+    )
+    intermediate = job.intermediate
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.lease_owner != heartbeat.worker or locked.is_terminal:
+            transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
+            raise LeaseLost
+        try:
+            # Safety: consent and screening are checked again right before the clip exists.
+            run_gates(locked, COMPLETE)
+        except GateRefused as refusal:
+            locked.status = JobStatus.BLOCKED
+            locked.stage = JobStage.DONE
+            locked.error_code = refusal.code
+            locked.error_message = refusal.reason
+            locked.completed_at = timezone.now()
+            locked.lease_owner = ""
+            locked.lease_expires_at = None
+            locked.intermediate = ""
+            locked.save()
+            JobAttempt.objects.filter(pk=attempt.pk).update(
+                outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
+            )
+            _log(locked, f"worker:{heartbeat.worker}", action="blocked", code=refusal.code)
+            _publish(locked, "job.failed")
+            transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
+            transaction.on_commit(lambda: default_storage.delete(intermediate))
+            return
+        Clip.objects.create(
+            job=locked,
+            user_id=locked.user_id,
+            video=produced.video,
+            thumbnail=produced.thumbnail,
+            spritesheet=produced.spritesheet,
+            metadata=produced.metadata,
+            duration_s=produced.duration_s,
+            width=locked.width,
+            height=locked.height,
+            bytes=produced.bytes,
+            sha256=produced.sha256,
+            manifest=produced.manifest,
+        )
+        locked.status = JobStatus.COMPLETED
+        locked.stage = JobStage.DONE
+        locked.progress = 100
+        locked.completed_at = timezone.now()
+        locked.lease_owner = ""
+        locked.lease_expires_at = None
+        locked.intermediate = ""
+        locked.save()
+        JobAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
+        )
+        _log(locked, f"worker:{heartbeat.worker}", action="completed", attempt=attempt.pk)
+        _publish(locked, "job.completed")
+        transaction.on_commit(lambda: default_storage.delete(intermediate))
+
+
+def render_job(job_id) -> float | None:
+    """Returns seconds to wait before trying again when another live worker owns the job."""
+    return run_stage(
+        job_id, stage=JobStage.RENDERING, accept={JobStage.QUEUED}, work=_render
+    ).retry_in
+
+
+def postprocess_job(job_id) -> float | None:
+    return run_stage(
+        job_id, stage=JobStage.POSTPROCESSING, accept={JobStage.RENDERED}, work=_postprocess
+    ).retry_in
+
+
+__all__ = ["postprocess_job", "render_job", "worker_id"]
