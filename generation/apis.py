@@ -89,13 +89,32 @@ def _parent_ref(request) -> str:
     if isinstance(ref, str) and ref:
         return ref
     if video is not None and hasattr(video, "read"):
-        raise InvalidRequest(
-            "Uploading a video to extend or edit is not supported; reference a completed video "
-            "as video[id].",
-            code="unsupported_video_upload",
-            param="video",
-        )
+        return _clip_id_from_upload(video)
     raise InvalidRequest("video.id is required.", code="missing_video", param="video")
+
+
+def _clip_id_from_upload(upload) -> str:
+    """An uploaded video names its clip through its own C2PA manifest, signed by this server.
+    (The openai SDK can only send ``video`` as a file for extensions and edits.)"""
+    from generation.pipeline import signing_credentials
+    from generation.provenance.c2pa_sign import UnreadableMedia, read_manifest
+
+    not_ours = InvalidRequest(
+        "The uploaded video is not a clip made here (no intact manifest signed by this server); "
+        "reference a completed video as video[id].",
+        code="unknown_video",
+        param="video",
+    )
+    try:
+        manifest = read_manifest(upload.read(), signing_credentials().trust_anchors_pem)
+    except UnreadableMedia as exc:
+        raise not_ours from exc
+    finally:
+        upload.seek(0)
+    job = manifest.get("job") or {}
+    if manifest["state"] != "trusted" or not isinstance(job.get("job_id"), str):
+        raise not_ours
+    return job["job_id"]
 
 
 def _completed_parent(request, ref: str):
@@ -225,7 +244,16 @@ def _clip_of(job) -> Clip:
     return clip
 
 
-class VideoContentApi(APIView):
+class BinaryContentMixin:
+    """Media endpoints answer with bytes whatever the client accepts (the openai SDK sends
+    ``Accept: application/binary``); JSON is only for errors."""
+
+    def perform_content_negotiation(self, request, force=False):
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
+
+
+class VideoContentApi(BinaryContentMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("variant", str, enum=list(VARIANTS))],
         responses={(200, "video/mp4"): OpenApiTypes.BINARY},
@@ -326,8 +354,8 @@ class VideoEditsApi(APIView):
         parent = _completed_parent(request, _parent_ref(request))
         instruction = services.validate_prompt(data.validated_data["prompt"])
         spec = _spec_from(
-            # The edit is the parent's scene re-understood with the instruction applied last.
-            prompt=f"{parent.prompt}\n{instruction}",
+            # The instruction is planned against the parent's scene (generation.work).
+            prompt=instruction,
             model=parent.model,
             seconds=parent.seconds,
             size=parent.size,
@@ -339,6 +367,21 @@ class VideoEditsApi(APIView):
         )
         (job,) = services.job_create(user=request.user, spec=spec)
         return _video_response(job)
+
+
+class CharactersApi(APIView):
+    """``/v1/videos/characters``: characters are cameos of pets, objects and drawings, owned by
+    the cameo app. Without it installed, the route answers 404 in the error shape rather than
+    falling through to the video routes."""
+
+    schema = None  # not an operation this server offers yet
+
+    def post(self, request, character_id: str | None = None):
+        raise NotFound(
+            "Characters are not available on this server.", code="characters_unavailable"
+        )
+
+    get = post
 
 
 # --- Native API ---------------------------------------------------------------------------------
@@ -459,7 +502,7 @@ class GenerationContentApi(VideoContentApi):
         return super().get(request, job_id)
 
 
-class SignedMediaApi(APIView):
+class SignedMediaApi(BinaryContentMixin, APIView):
     """A signed, expiring media URL: the token is the credential (for players that cannot send
     an Authorization header)."""
 

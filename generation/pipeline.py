@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation.engines.base import Cancelled, RenderResult
+from generation.faults import checkpoint
 from generation.media.encode import EncodeSettings, encode_mp4
 from generation.media.thumbs import make_spritesheet, make_thumbnail
 from generation.media.watermark import apply_watermark, watermark_text
@@ -87,7 +89,20 @@ def _parent(job: GenerationJob) -> Parent | None:
     )
 
 
-def produce(*, job: GenerationJob, result: RenderResult, prefix: str, on_progress, should_stop):
+def scratch_dir(job_hex: str, attempt_pk: int) -> Path:
+    """Local working files of one post-processing attempt (removed with a lost attempt)."""
+    return Path(tempfile.gettempdir()) / "montage-post" / f"{job_hex}-{attempt_pk}"
+
+
+def produce(
+    *,
+    job: GenerationJob,
+    result: RenderResult,
+    prefix: str,
+    scratch: Path,
+    on_progress,
+    should_stop,
+):
     frames = result.frames if result.frames.flags.writeable else result.frames.copy()
     apply_watermark(
         frames,
@@ -101,9 +116,11 @@ def produce(*, job: GenerationJob, result: RenderResult, prefix: str, on_progres
     encode_settings = EncodeSettings(
         crf=settings.GENERATION_X264_CRF, preset=settings.GENERATION_X264_PRESET
     )
-    with tempfile.TemporaryDirectory(prefix="montage-post-") as tmp:
-        raw = Path(tmp) / "raw.mp4"
-        signed = Path(tmp) / "signed.mp4"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        checkpoint("encode")
+        raw = scratch / "raw.mp4"
+        signed = scratch / "signed.mp4"
         encoded = encode_mp4(
             frames,
             result.audio,
@@ -127,11 +144,14 @@ def produce(*, job: GenerationJob, result: RenderResult, prefix: str, on_progres
             parent=_parent(job),
         )
         sign_mp4(raw, signed, clip=manifest, credentials=credentials)
+        checkpoint("sign")
         # Safety: a clip is stored only once its own manifest reads back as intact.
         check = read_manifest(signed, credentials.trust_anchors_pem)
         if check["state"] not in ("valid", "trusted"):
             raise SigningFailed(f"signed output reads as {check['state']}: {check.get('failures')}")
         data = signed.read_bytes()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     on_progress(0.9)
     metadata = {
         "fps": result.fps,
@@ -155,6 +175,7 @@ def produce(*, job: GenerationJob, result: RenderResult, prefix: str, on_progres
         "metadata": json.dumps(metadata, default=_json_default).encode(),
     }
     stored = {}
+    checkpoint("store")
     for key, name in names.items():
         if default_storage.exists(name):
             default_storage.delete(name)

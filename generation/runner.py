@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -258,8 +259,12 @@ def _delete_tree(storage, path: str) -> None:
 
 
 def delete_attempt_files(job_hex: str, attempt_pk: int) -> None:
+    from generation.pipeline import scratch_dir
+
     for root in ("intermediate", "clips"):
         _delete_tree(default_storage, f"{root}/{job_hex}/{attempt_pk}")
+    # Local scratch space exists only on the host that ran the attempt; elsewhere a no-op.
+    shutil.rmtree(scratch_dir(job_hex, attempt_pk), ignore_errors=True)
 
 
 # --- Stage endings -------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -37,6 +36,7 @@ from generation.models import (
     JobStage,
     JobStatus,
 )
+from generation.provenance.c2pa_sign import params_sha256
 
 OPENAI_SECONDS = (4, 8, 12)
 EXTENSION_SECONDS = (4, 8, 12, 16, 20)
@@ -183,8 +183,8 @@ def params_for(spec: JobSpec, *, seed: int, variant_index: int) -> dict:
 
 
 def params_hash(params: dict) -> str:
-    blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    # The same canonical hash the C2PA manifest carries, so the two can be compared.
+    return params_sha256(params)
 
 
 # --- Quotas -------------------------------------------------------------------------------

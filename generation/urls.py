@@ -7,6 +7,12 @@ openai_urlpatterns = [
     path("videos", apis.VideosApi.as_view(), name="videos"),
     path("videos/extensions", apis.VideoExtensionsApi.as_view(), name="videos-extensions"),
     path("videos/edits", apis.VideoEditsApi.as_view(), name="videos-edits"),
+    path("videos/characters", apis.CharactersApi.as_view(), name="videos-characters"),
+    path(
+        "videos/characters/<str:character_id>",
+        apis.CharactersApi.as_view(),
+        name="videos-character",
+    ),
     path("videos/<str:video_id>", apis.VideoDetailApi.as_view(), name="video-detail"),
     path("videos/<str:video_id>/content", apis.VideoContentApi.as_view(), name="video-content"),
     path("videos/<str:video_id>/remix", apis.VideoRemixApi.as_view(), name="video-remix"),

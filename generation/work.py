@@ -12,10 +12,11 @@ from django.utils import timezone
 from PIL import Image
 
 from generation import pipeline
-from generation.engines.base import RenderRequest, plan_from_dict
+from generation.engines.base import RenderRequest, merge_edit, plan_from_dict
 from generation.engines.registry import get_engine
+from generation.faults import checkpoint
 from generation.gates import COMPLETE, GateRefused, run_gates
-from generation.models import Clip, GenerationJob, JobAttempt, JobStage, JobStatus
+from generation.models import Clip, GenerationJob, JobAttempt, JobKind, JobStage, JobStatus
 from generation.runner import (
     POST_SPAN,
     RENDER_SPAN,
@@ -45,7 +46,13 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
     if job.plan:
         plan = plan_from_dict(job.plan)
     else:
-        plan = engine.plan(job.prompt, seconds=job.seconds, storyboard=job.params.get("storyboard"))
+        if job.kind == JobKind.EDIT and job.parent is not None and job.parent.plan:
+            # An edit changes what its instruction names in the parent's scene, nothing else.
+            instruction = engine.plan(job.prompt, seconds=job.seconds)
+            plan = merge_edit(plan_from_dict(job.parent.plan), instruction)
+        else:
+            storyboard = job.params.get("storyboard")
+            plan = engine.plan(job.prompt, seconds=job.seconds, storyboard=storyboard)
         job.plan = plan.to_dict()
         job.engine_version = engine.version
         GenerationJob.objects.filter(pk=job.pk).update(plan=job.plan, engine_version=engine.version)
@@ -59,11 +66,14 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
             ref: _rgb(name) for ref, name in job.annotations.get("cameo_images", {}).items()
         },
     )
-    result = engine.render(
-        request,
-        on_progress=ProgressReporter(job, RENDER_SPAN),
-        should_cancel=heartbeat.should_stop,
-    )
+    report = ProgressReporter(job, RENDER_SPAN)
+
+    def on_progress(fraction: float) -> None:
+        report(fraction)
+        if fraction >= 0.5:
+            checkpoint("render")
+
+    result = engine.render(request, on_progress=on_progress, should_cancel=heartbeat.should_stop)
     name = save_intermediate(attempt, result)
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
@@ -91,6 +101,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
         job=job,
         result=result,
         prefix=f"clips/{job.id.hex}/{attempt.pk}",
+        scratch=pipeline.scratch_dir(job.id.hex, attempt.pk),
         on_progress=ProgressReporter(job, POST_SPAN),
         should_stop=heartbeat.should_stop,
     )

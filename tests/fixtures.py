@@ -26,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _media_root(tmp_path_factory):
+    """Media written by the suite (and by worker processes it starts, which inherit the
+    variable) goes to a temporary directory, not the developer's data directory."""
+    from django.conf import settings
+
+    media = tmp_path_factory.mktemp("media")
+    os.environ["MEDIA_ROOT"] = str(media)
+    settings.MEDIA_ROOT = media
+    yield media
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis_cache():
     """Throttle counters and cached values must not leak from one test into the next."""

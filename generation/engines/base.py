@@ -7,6 +7,7 @@ the same plan + seed + engine version must give byte-identical frames.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -150,3 +151,42 @@ def plan_from_dict(data: dict[str, Any]) -> ScenePlan:
         dialogue=[Dialogue(**line) for line in data.get("dialogue", [])],
         matches=list(data.get("matches", [])),
     )
+
+
+# Plan attributes an edit instruction may change, by the ``kind`` its matches record.
+_EDITABLE_SCENE = {
+    "setting": "setting",
+    "time": "time_of_day",
+    "lighting": "lighting",
+    "mood": "mood",
+}
+_EDITABLE_OBJECT = ("color", "size", "material")
+
+
+def merge_edit(base: ScenePlan, edit: ScenePlan) -> ScenePlan:
+    """``base`` with what ``edit`` (the plan of an instruction such as "make the ball green")
+    says explicitly: scene attributes, the camera, and the colour/size/material of objects it
+    names. Everything else, motion and timing included, stays as it was, so with the same seed
+    the edited clip moves exactly as the original."""
+    explicit = {m["kind"] for m in edit.matches if m.get("how") != "default" and m.get("kind")}
+    merged = copy.deepcopy(base)
+    merged.prompt = f"{base.prompt}\n{edit.prompt}"
+    for kind, attribute in _EDITABLE_SCENE.items():
+        if kind in explicit:
+            setattr(merged, attribute, getattr(edit, attribute))
+    if "camera" in explicit and edit.shots:
+        for shot in merged.shots:
+            shot.camera = edit.shots[0].camera
+    for named in edit.objects:
+        for obj in merged.objects:
+            if obj.label != named.label:
+                continue
+            for attribute in _EDITABLE_OBJECT:
+                if attribute in explicit:
+                    setattr(obj, attribute, getattr(named, attribute))
+    merged.dialogue = [*merged.dialogue, *edit.dialogue]
+    merged.matches = [
+        *base.matches,
+        *({**m, "edit": True} for m in edit.matches if m.get("how") != "default"),
+    ]
+    return merged
