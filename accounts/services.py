@@ -209,10 +209,17 @@ def user_set_avatar(*, user: User, upload: UploadedFile) -> User:
 def user_follow(*, follower: User, followee: User) -> Follow:
     if follower.pk == followee.pk:
         raise InvalidRequest("You cannot follow yourself.", code="cannot_follow_self")
-    if is_blocked_either_way(follower, followee):
-        # Safety: a block hides both ways; answer as if the account did not exist.
-        raise NotFound("No such user.", code="user_not_found")
     with transaction.atomic():
+        # The pair is locked (in key order) so a block committed meanwhile cannot leave a
+        # follow behind it.
+        list(
+            User.objects.select_for_update()
+            .filter(pk__in=[follower.pk, followee.pk])
+            .order_by("pk")
+        )
+        if is_blocked_either_way(follower, followee):
+            # Safety: a block hides both ways; answer as if the account did not exist.
+            raise NotFound("No such user.", code="user_not_found")
         follow, created = Follow.objects.get_or_create(follower=follower, followee=followee)
         if created:
             notification_create(
@@ -230,6 +237,10 @@ def user_block(*, blocker: User, blocked: User) -> Block:
     if blocker.pk == blocked.pk:
         raise InvalidRequest("You cannot block yourself.", code="cannot_block_self")
     with transaction.atomic():
+        # Same pair lock as user_follow: a follow racing this block waits, then sees it.
+        list(
+            User.objects.select_for_update().filter(pk__in=[blocker.pk, blocked.pk]).order_by("pk")
+        )
         block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
         # A block severs the graph both ways.
         Follow.objects.filter(

@@ -7,6 +7,7 @@ owns the device) and ``cpu`` (encode, sign, fingerprint, moderation, housekeepin
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -23,3 +24,20 @@ app.conf.task_queues = (
 app.conf.task_default_exchange = "cpu"
 app.conf.task_default_routing_key = "cpu"
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _warm_engines(**kwargs):
+    """A worker process that consumes ``gpu`` loads its engines (weights, text model) as it
+    starts, so the first job it takes begins rendering at once instead of after the load."""
+    from django.conf import settings
+
+    consuming = set(app.amqp.queues.consume_from or ())
+    if "gpu" not in consuming or not settings.GENERATION_WARM_ENGINES:
+        return
+    from generation.engines.registry import engine_names, get_engine
+
+    for name in engine_names():
+        engine = get_engine(name)
+        if hasattr(engine, "warm_up"):
+            engine.warm_up()

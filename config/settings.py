@@ -443,3 +443,11 @@ for _name in ("GENERATION_SIGNING_CERT", "GENERATION_SIGNING_KEY", "GENERATION_T
     _path = globals()[_name]
     if _path and not Path(_path).is_file():
         raise ImproperlyConfigured(f"{_name} names a file that does not exist: {_path}")
+# GPU worker processes load every installed engine as they start (see config/celery.py);
+# loading weights can take longer than Celery's default 4 s start-up allowance.
+GENERATION_WARM_ENGINES = env_bool("GENERATION_WARM_ENGINES", True)
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 60)
+# A job whose worker died this many times in one stage fails instead of being retried again.
+GENERATION_MAX_LOST_ATTEMPTS = env_int("GENERATION_MAX_LOST_ATTEMPTS", 3)
+# Frames x pixels one job may render (memory is held per frame): 20 s of 720x1280 at 24 fps.
+GENERATION_MAX_PIXEL_FRAMES = env_int("GENERATION_MAX_PIXEL_FRAMES", 720 * 1280 * 24 * 20)

@@ -12,7 +12,11 @@ def enqueue_on_commit(task, *, args: tuple = (), kwargs: dict | None = None, **o
     A worker must never see a job before its row exists, and a rolled-back request must never
     leave a task behind. Outside a transaction (autocommit) it sends at once.
     """
-    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs or {}, **options))
+    # robust: a broker outage after the commit is logged, not raised into a request whose
+    # data is already saved; the generation reaper re-sends what never reached the broker.
+    transaction.on_commit(
+        lambda: task.apply_async(args=args, kwargs=kwargs or {}, **options), robust=True
+    )
 
 
 # soft_time_limit with time_limit: the soft one otherwise comes from CELERY_TASK_SOFT_TIME_LIMIT

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 
-from django.conf import settings
 from django.core import signing
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -36,41 +34,16 @@ from generation.serializers import (
 from generation.services import (
     EXTENSION_SECONDS,
     OPENAI_SECONDS,
-    PRIORITIES,
     JobSpec,
 )
 
 PARSERS = [JSONParser, MultiPartParser, FormParser]
 VARIANTS = {"video": "video", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
-MENTION = re.compile(r"(?<![\w@])@([a-z0-9_][a-z0-9_.]{1,28}[a-z0-9_])", re.IGNORECASE)
 POLL_AFTER_MS = "500"
 
 
-def _mentions(prompt: str) -> list[str]:
-    return sorted({m.lower() for m in MENTION.findall(prompt)})
-
-
-def _spec_from(*, prompt, model, seconds, size, native, allowed_seconds, **extra) -> JobSpec:
-    prompt = services.validate_prompt(prompt)
-    model_name, engine = services.resolve_model(model)
-    spec = JobSpec(
-        prompt=prompt,
-        model=model_name,
-        engine=engine,
-        seconds=services.validate_seconds(seconds, allowed=allowed_seconds),
-        size=services.validate_size(size, native=native),
-        cameos=_mentions(prompt),
-        **extra,
-    )
-    if spec.cameos and not settings.GENERATION_GATES:
-        # Safety: with no consent gate installed, nobody's likeness may be used.
-        raise Forbidden(
-            "Cameos are not available on this server.", code="cameos_unavailable", param="prompt"
-        )
-    reference = extra.get("input_reference")
-    if reference is not None:
-        spec.reference_sha256 = services.validate_reference_image(reference)
-    return spec
+def _spec_from(**fields) -> JobSpec:
+    return services.job_spec_build(**fields)
 
 
 def _video_response(job, *, status_code=200) -> Response:
@@ -178,7 +151,14 @@ class VideosApi(APIView):
         queryset = selectors.jobs_for_owner(user=request.user)
         after = request.query_params.get("after")
         if after:
-            anchor = selectors.job_get_for_owner(job_id=after, user=request.user)
+            try:
+                anchor = selectors.job_get_for_owner(job_id=after, user=request.user)
+            except NotFound as exc:
+                raise InvalidRequest(
+                    f"after names no video of yours: {after!r}.",
+                    code="invalid_cursor",
+                    param="after",
+                ) from exc
             queryset = queryset.filter(**{"pk__lt" if order == "desc" else "pk__gt": anchor.pk})
         rows = list(queryset.order_by("-pk" if order == "desc" else "pk")[: limit + 1])
         has_more = len(rows) > limit
@@ -262,10 +242,12 @@ class VideoContentApi(BinaryContentMixin, APIView):
     )
     def get(self, request, video_id: str):
         variant = _variant(request)
-        job = selectors.job_get_for_owner(job_id=video_id, user=request.user)
-        clip = _clip_of(job)
-        if not selectors.clip_viewers_ok(clip=clip, user=request.user):
-            raise NotFound(f"No video found with id {video_id!r}.", code="video_not_found")
+        try:
+            clip = selectors.clip_get_for_viewer(job_id=video_id, user=request.user)
+        except NotFound:
+            # The owner of an unfinished job learns why there is no content yet.
+            _clip_of(selectors.job_get_for_owner(job_id=video_id, user=request.user))
+            raise
         return _serve_clip_file(clip, variant)
 
 
@@ -423,7 +405,7 @@ class GenerationsApi(APIView):
             allowed_seconds=None,
             seed=values.get("seed"),
             variants=values["variants"],
-            priority=PRIORITIES[values["priority"]],
+            priority=services.priority_for(user=request.user, name=values["priority"]),
             storyboard=[dict(shot) for shot in storyboard] if storyboard else None,
             input_reference=values.get("input_reference"),
         )

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from core.logging import job_id_var
@@ -42,15 +42,24 @@ RENDER_SPAN = (0, 80)
 POST_SPAN = (80, 100)
 
 
+def _pid_namespace() -> str:
+    # Containers may share a host name; their PID namespaces differ, and a pid means
+    # something only inside its own namespace.
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}"
 
 
 def _owner_is_dead(owner: str) -> bool:
-    """True when the owner ran on this host and its process is gone (no need to wait for the
-    lease to expire: a SIGKILLed pool process is replaced at once)."""
+    """True when the owner ran in this host's PID namespace and its process is gone (no need
+    to wait for the lease to expire: a SIGKILLed pool process is replaced at once)."""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != f"{socket.gethostname()}:{_pid_namespace()}" or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -80,6 +89,16 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
         if job.is_terminal:
             return Claim(None, reason=f"already {job.status}")
         now = timezone.now()
+        if job.cancel_requested_at is not None:
+            # A cancelled job whose worker died: finish the cancellation instead of running it.
+            _finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            return Claim(None, reason="cancelled")
+        if job.stage == JobStage.RENDERED and stage == JobStage.RENDERING:
+            # The render committed but its hand-off may never have reached the broker.
+            from generation.tasks import enqueue_postprocess
+
+            enqueue_postprocess(job)
+            return Claim(None, reason="already rendered; post-processing re-sent")
         if job.stage == stage:
             live = job.lease_expires_at is not None and job.lease_expires_at > now
             if live and job.lease_owner != worker and not _owner_is_dead(job.lease_owner):
@@ -93,6 +112,26 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
             JobAttempt.objects.filter(pk__in=lost).update(
                 outcome=JobAttempt.Outcome.LOST, ended_at=now
             )
+            lost_so_far = JobAttempt.objects.filter(
+                job=job, stage=stage, outcome=JobAttempt.Outcome.LOST
+            ).count()
+            if lost_so_far >= settings.GENERATION_MAX_LOST_ATTEMPTS:
+                # A job that kills its worker every time (OOM, a crash in native code) must
+                # not hold a GPU and the user's quota forever.
+                _finish(
+                    job,
+                    worker,
+                    status=JobStatus.FAILED,
+                    action="failed",
+                    code="worker_lost",
+                    message=f"The worker running this job died {lost_so_far} times.",
+                    system_fault=True,
+                )
+                for attempt_pk in lost:
+                    transaction.on_commit(
+                        lambda pk=attempt_pk: delete_attempt_files(job.id.hex, pk)
+                    )
+                return Claim(None, reason="too many lost attempts")
             # A dead attempt's half-written files go, so a job never leaves orphans behind.
             for attempt_pk in lost:
                 transaction.on_commit(lambda pk=attempt_pk: delete_attempt_files(job.id.hex, pk))
@@ -139,17 +178,33 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _run(self):
-        interval = max(0.5, settings.GENERATION_LEASE_SECONDS / 4)
+        lease = settings.GENERATION_LEASE_SECONDS
+        interval = max(0.5, lease / 4)
+        last_renewed = time.monotonic()
         try:
             while not self._stop.wait(interval):
-                updated = GenerationJob.objects.filter(
-                    pk=self.job_id, lease_owner=self.worker
-                ).update(
-                    lease_expires_at=timezone.now() + dt_seconds(settings.GENERATION_LEASE_SECONDS)
-                )
+                try:
+                    updated = GenerationJob.objects.filter(
+                        pk=self.job_id, lease_owner=self.worker
+                    ).update(lease_expires_at=timezone.now() + dt_seconds(lease))
+                    cancelled = GenerationJob.objects.filter(
+                        pk=self.job_id, cancel_requested_at__isnull=False
+                    ).exists()
+                except DatabaseError:
+                    # Keep trying while the lease may still be ours; once it has surely lapsed,
+                    # another worker may have taken over, so this one must stop.
+                    logger.warning("lease renewal failed for job %s", self.job_id, exc_info=True)
+                    connection.close()
+                    if time.monotonic() - last_renewed > lease - interval:
+                        self.lost.set()
+                        return
+                    continue
                 if not updated:
                     self.lost.set()
                     return
+                last_renewed = time.monotonic()
+                if cancelled:
+                    self._cancelled = True
         finally:
             connection.close()
 
@@ -158,8 +213,10 @@ class Heartbeat:
         if self.lost.is_set():
             return True
         now = time.monotonic()
-        if now - self._last_cancel_check >= 0.2:
+        if not self._cancelled and now - self._last_cancel_check >= 0.2:
             self._last_cancel_check = now
+            # The cache answers within the second a user expects; the heartbeat also reads
+            # the row, so a cancel survives a cache outage or eviction.
             self._cancelled = cancel_requested(self.job_id)
         return self._cancelled
 
@@ -173,7 +230,11 @@ def signal_cancel(job_id) -> None:
 
 
 def cancel_requested(job_id) -> bool:
-    return cache.get(_cancel_key(job_id)) is not None
+    try:
+        return cache.get(_cancel_key(job_id)) is not None
+    except Exception:  # a cache outage must not fail the render; the heartbeat reads the row
+        logger.warning("cancel flag unreadable for job %s", job_id, exc_info=True)
+        return False
 
 
 class ProgressReporter:
@@ -276,21 +337,41 @@ def _end_attempt(attempt: JobAttempt, outcome: str, error: str = "") -> None:
     )
 
 
+def _finish(
+    job: GenerationJob,
+    worker: str,
+    *,
+    status: str,
+    action: str,
+    code: str = "",
+    message: str = "",
+    system_fault: bool = False,
+) -> None:
+    """Ends a locked job without a clip (cancelled, failed, blocked) and drops its render."""
+    job.status = status
+    job.stage = JobStage.DONE
+    job.error_code = code
+    job.error_message = message[:2000]
+    if system_fault:
+        job.counts_against_quota = False
+    job.completed_at = timezone.now()
+    job.lease_owner = ""
+    job.lease_expires_at = None
+    intermediate, job.intermediate = job.intermediate, ""
+    job.save()
+    _log(job, f"worker:{worker}", action=action, **({"code": code} if code else {}))
+    _publish(job, "job.updated" if status == JobStatus.CANCELLED else "job.failed")
+    if intermediate:
+        transaction.on_commit(lambda: default_storage.delete(intermediate))
+
+
 def finish_cancelled(job_id, attempt: JobAttempt, worker: str) -> None:
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
         _end_attempt(attempt, JobAttempt.Outcome.CANCELLED)
-        if job.is_terminal:
-            return
-        job.status = JobStatus.CANCELLED
-        job.stage = JobStage.DONE
-        job.counts_against_quota = False
-        job.completed_at = timezone.now()
-        job.lease_owner = ""
-        job.lease_expires_at = None
-        job.save()
-        _log(job, f"worker:{worker}", action="cancelled")
-        _publish(job, "job.updated")
+        transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
+        if not job.is_terminal:
+            _finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
 
 
 def finish_failed(
@@ -299,19 +380,18 @@ def finish_failed(
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
         _end_attempt(attempt, JobAttempt.Outcome.ERROR, message)
+        transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
         if job.is_terminal or job.lease_owner != worker:
             return
-        job.status = JobStatus.FAILED
-        job.stage = JobStage.DONE
-        job.error_code = code
-        job.error_message = message[:2000]
-        job.counts_against_quota = not system_fault
-        job.completed_at = timezone.now()
-        job.lease_owner = ""
-        job.lease_expires_at = None
-        job.save()
-        _log(job, f"worker:{worker}", action="failed", code=code)
-        _publish(job, "job.failed")
+        _finish(
+            job,
+            worker,
+            status=JobStatus.FAILED,
+            action="failed",
+            code=code,
+            message=message,
+            system_fault=system_fault,
+        )
 
 
 def run_stage(job_id, *, stage: str, accept: set[str], work) -> Claim:

@@ -9,13 +9,13 @@ from generation.models import Clip, GenerationJob, parse_public_id
 
 
 def jobs_for_owner(*, user) -> QuerySet:
-    return GenerationJob.objects.filter(user=user, deleted_at__isnull=True).select_related(
-        "parent", "clip"
-    )
+    # No join to the parent: lists show only its id, and its plan JSON is large.
+    return GenerationJob.objects.filter(user=user, deleted_at__isnull=True).select_related("clip")
 
 
 def job_get_for_owner(*, job_id: str, user) -> GenerationJob:
     """The caller's own job. Someone else's id answers exactly like a missing one."""
+    # Safety: ownership is part of the lookup, so no code path can skip it.
     pk = parse_public_id(job_id)
     job = jobs_for_owner(user=user).filter(pk=pk).first() if pk else None
     if job is None:
@@ -23,6 +23,25 @@ def job_get_for_owner(*, job_id: str, user) -> GenerationJob:
             f"No video found with id {job_id!r}.", code="video_not_found", param="video_id"
         )
     return job
+
+
+def clip_get_for_viewer(*, job_id: str, user) -> Clip:
+    """The clip of a completed job, for someone allowed to see its (draft) media. Anyone else,
+    and any unfinished or removed clip, gets the same 404 as a missing id."""
+    pk = parse_public_id(job_id)
+    clip = (
+        Clip.objects.select_related("job")
+        .filter(job_id=pk, job__deleted_at__isnull=True, removed_at__isnull=True)
+        .first()
+        if pk
+        else None
+    )
+    # Safety: draft media is private; the viewer check is the only way to it.
+    if clip is None or not clip_viewers_ok(clip=clip, user=user):
+        raise NotFound(
+            f"No video found with id {job_id!r}.", code="video_not_found", param="video_id"
+        )
+    return clip
 
 
 def clip_viewers_ok(*, clip: Clip, user) -> bool:

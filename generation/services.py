@@ -6,19 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
 from core.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     MontageError,
     PayloadTooLarge,
@@ -187,6 +189,72 @@ def params_hash(params: dict) -> str:
     return params_sha256(params)
 
 
+MENTION = re.compile(r"(?<![\w@])@([a-z0-9_][a-z0-9_.]{1,28}[a-z0-9_])", re.IGNORECASE)
+
+
+def cameo_mentions(*texts: str) -> list[str]:
+    """The ``@handles`` named in a prompt and its storyboard shots, lowercased."""
+    return sorted({m.lower() for text in texts for m in MENTION.findall(text or "")})
+
+
+def consent_gate_installed() -> bool:
+    from generation.gates import gates
+
+    return any(getattr(gate, "handles_cameos", False) for gate in gates())
+
+
+def job_spec_build(
+    *,
+    prompt: str,
+    model: str | None,
+    seconds,
+    size: str | None,
+    native: bool,
+    allowed_seconds: tuple[int, ...] | None,
+    **extra,
+) -> JobSpec:
+    """Validates a request into a JobSpec (every API that creates jobs goes through here)."""
+    prompt = validate_prompt(prompt)
+    model_name, engine = resolve_model(model)
+    spec = JobSpec(
+        prompt=prompt,
+        model=model_name,
+        engine=engine,
+        seconds=validate_seconds(seconds, allowed=allowed_seconds),
+        size=validate_size(size, native=native),
+        **extra,
+    )
+    width, height = (int(v) for v in spec.size.split("x"))
+    if width * height * spec.seconds * 24 > settings.GENERATION_MAX_PIXEL_FRAMES:
+        raise InvalidRequest(
+            f"{spec.seconds} s at {spec.size} is more than one job may render; use a shorter "
+            "clip or a smaller size.",
+            code="clip_too_large",
+            param="seconds",
+        )
+    shots = [shot.get("prompt", "") for shot in spec.storyboard or []]
+    spec.cameos = cameo_mentions(prompt, *shots)
+    if spec.cameos and not consent_gate_installed():
+        # Safety: with no consent gate installed, nobody's likeness may be used.
+        raise Forbidden(
+            "Cameos are not available on this server.", code="cameos_unavailable", param="prompt"
+        )
+    if spec.input_reference is not None:
+        spec.reference_sha256 = validate_reference_image(spec.input_reference)
+    return spec
+
+
+def priority_for(*, user: User, name: str) -> int:
+    """Anyone may lower their job's priority; jumping the queue is for staff and operators."""
+    if name == "high" and not user.is_staff:
+        raise Forbidden(
+            "Only staff accounts may use priority 'high'.",
+            code="priority_not_allowed",
+            param="priority",
+        )
+    return PRIORITIES[name]
+
+
 # --- Quotas -------------------------------------------------------------------------------
 
 
@@ -260,6 +328,7 @@ def job_create(*, user: User, spec: JobSpec) -> list[GenerationJob]:
         User.objects.select_for_update().filter(pk=user.pk).first()
         quota_check(user=user, wanted=spec.variants)
         group = uuid7() if spec.variants > 1 else None
+        reference_name = None
         for index in range(spec.variants):
             seed = (base_seed + index) % 2**63
             params = params_for(spec, seed=seed, variant_index=index)
@@ -279,22 +348,32 @@ def job_create(*, user: User, spec: JobSpec) -> list[GenerationJob]:
                 variant_group=group,
                 variant_index=index,
             )
-            if spec.input_reference is not None:
-                spec.input_reference.seek(0)
-                job.input_reference.save(
-                    f"{job.id.hex}-{spec.reference_sha256[:12]}", spec.input_reference, save=False
-                )
             try:
                 run_gates(job, CREATE)
             except GateRefused as refusal:
                 error = MontageError(refusal.reason, code=refusal.code, param=refusal.param)
                 error.status_code = refusal.status
                 raise error from refusal
+            if reference_name is None and spec.input_reference is not None:
+                # Stored once for all variants, and only for a request the gates let through.
+                spec.input_reference.seek(0)
+                reference_name = default_storage.save(
+                    f"references/{job.id.hex}-{spec.reference_sha256[:12]}", spec.input_reference
+                )
+            if reference_name is not None:
+                job.input_reference.name = reference_name
             job.save()
             _log(job, f"user:{user.pk}", action="created")
             enqueue_render(job)
             jobs.append(job)
     return jobs
+
+
+def _drop_intermediate(job: GenerationJob) -> None:
+    """Forgets the job's render hand-off and deletes the file once the change commits."""
+    name, job.intermediate = job.intermediate, ""
+    if name:
+        transaction.on_commit(lambda: default_storage.delete(name))
 
 
 def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
@@ -309,11 +388,13 @@ def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
         fields = ["cancel_requested_at"]
         if job.stage in {JobStage.QUEUED, JobStage.RENDERED}:
             # Nobody owns it right now: cancel it here; a task arriving later will skip it.
+            # Only a job that never reached the GPU is given back to the quota.
+            job.counts_against_quota = job.stage != JobStage.QUEUED
             job.status = JobStatus.CANCELLED
             job.stage = JobStage.DONE
-            job.counts_against_quota = False
             job.completed_at = timezone.now()
-            fields += ["status", "stage", "counts_against_quota", "completed_at"]
+            _drop_intermediate(job)
+            fields += ["status", "stage", "counts_against_quota", "completed_at", "intermediate"]
         job.save(update_fields=fields)
         _log(job, f"user:{actor.pk}", action="cancel_requested")
         _publish(job, "job.updated")
@@ -355,12 +436,30 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
         job.deleted_at = timezone.now()
         fields = ["deleted_at"]
         if not job.is_terminal:
+            job.counts_against_quota = job.stage != JobStage.QUEUED
             job.status = JobStatus.CANCELLED
             job.stage = JobStage.DONE
             job.cancel_requested_at = timezone.now()
-            job.counts_against_quota = False
-            fields += ["status", "stage", "cancel_requested_at", "counts_against_quota"]
+            _drop_intermediate(job)
+            fields += [
+                "status",
+                "stage",
+                "cancel_requested_at",
+                "counts_against_quota",
+                "intermediate",
+            ]
         job.save(update_fields=fields)
+        if (
+            job.input_reference
+            and not GenerationJob.objects.filter(
+                input_reference=job.input_reference.name, deleted_at__isnull=True
+            )
+            .exclude(pk=job.pk)
+            .exists()
+        ):
+            # Variants share one stored reference; the last one deleted takes it along.
+            name = job.input_reference.name
+            transaction.on_commit(lambda: default_storage.delete(name))
         _log(job, f"user:{actor.pk}", action="deleted")
         clip = getattr(job, "clip", None)
         if clip is not None:
@@ -371,7 +470,3 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
             clip.delete()
             transaction.on_commit(lambda: [storage.delete(name) for name in names])
     signal_cancel(job.pk)
-
-
-def jobs_visible_q(user: User) -> Q:
-    return Q(user=user, deleted_at__isnull=True)

@@ -23,6 +23,7 @@ from generation.runner import (
     Heartbeat,
     LeaseLost,
     ProgressReporter,
+    _finish,
     delete_attempt_files,
     load_intermediate,
     run_stage,
@@ -108,6 +109,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
     intermediate = job.intermediate
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        # Safety: only the lease holder may complete the job; one job, one clip.
         if locked.lease_owner != heartbeat.worker or locked.is_terminal:
             transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
             raise LeaseLost
@@ -115,22 +117,19 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
             # Safety: consent and screening are checked again right before the clip exists.
             run_gates(locked, COMPLETE)
         except GateRefused as refusal:
-            locked.status = JobStatus.BLOCKED
-            locked.stage = JobStage.DONE
-            locked.error_code = refusal.code
-            locked.error_message = refusal.reason
-            locked.completed_at = timezone.now()
-            locked.lease_owner = ""
-            locked.lease_expires_at = None
-            locked.intermediate = ""
-            locked.save()
             JobAttempt.objects.filter(pk=attempt.pk).update(
                 outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
             )
-            _log(locked, f"worker:{heartbeat.worker}", action="blocked", code=refusal.code)
-            _publish(locked, "job.failed")
+            # Safety: a refused clip's files are deleted; it never becomes a clip.
             transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
-            transaction.on_commit(lambda: default_storage.delete(intermediate))
+            _finish(
+                locked,
+                heartbeat.worker,
+                status=JobStatus.BLOCKED,
+                action="blocked",
+                code=refusal.code,
+                message=refusal.reason,
+            )
             return
         Clip.objects.create(
             job=locked,

@@ -81,10 +81,13 @@ class PreviSEngine:
         self.threads = threads or _cpu_count()
 
     def warm_up(self) -> None:
-        """Load the text model and embed the vocabulary now rather than on the first job."""
+        """Load the text model (and embed the vocabulary) and the speech voice now rather than
+        on the first job."""
+        from .audio_voice import VOICE
         from .planner import warm_up
 
         warm_up()
+        VOICE.load()
 
     def plan(
         self, prompt: str, *, seconds: float, storyboard: list[dict] | None = None
