@@ -111,7 +111,8 @@ def contact_sheet(mp4: Path, out: Path, *, count: int = 8, columns: int = 4, wid
     sheet.save(out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[str]:
+    """Prints one line per figure and returns them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--contact-sheet", type=Path, default=None)
@@ -219,8 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         ("sign_over_postprocess", f"{sign_s / post_s:.4f}"),
         ("encode_over_postprocess", f"{encode_s / post_s:.3f}"),
     ]
-    for name, value in figures:
-        print(f"media_pipeline.{name}: {value}")
+    lines = [f"media_pipeline.{name}: {value}" for name, value in figures]
+    for line in lines:
+        print(line, flush=True)
+    return lines
 
 
 if __name__ == "__main__":

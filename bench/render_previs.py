@@ -113,14 +113,20 @@ def contact_sheet(frames: np.ndarray, path: str, count: int = 12, columns: int =
     sheet.save(path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[str]:
+    """Prints one line per figure and returns them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline-frames", type=int, default=4)
     parser.add_argument(
         "--contact-sheet", default=None, help="write a 12-frame PNG of the clip here"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
 
     clip = float(SECONDS)
     engine = PreviSEngine(device="cpu")
@@ -144,25 +150,25 @@ def main() -> None:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
     tag = f"best of {args.repeat}, {cpus} CPUs, torch {torch.__version__}"
-    print(f"previs_model_load (cold, once per worker): {load_s:.2f} s")
-    print(f"previs_plan (warm): {plan_s * 1000:.0f} ms ({tag})")
-    print(
+    say(f"previs_model_load (cold, once per worker): {load_s:.2f} s")
+    say(f"previs_plan (warm): {plan_s * 1000:.0f} ms ({tag})")
+    say(
         f"previs_render 4s 720x1280 '{PROMPT}': {render_s:.2f} s = "
         f"{clip / render_s:.2f}x real time (target >= 0.5x, i.e. <= 8 s) ({tag})"
     )
-    print(
+    say(
         f"previs_render same clip with a spoken line (speech synthesis included): "
         f"{spoken_s:.2f} s = {clip / spoken_s:.2f}x real time ({tag})"
     )
-    print(
+    say(
         f"previs_render same clip, orbiting camera (no background cache): {orbit_s:.2f} s = "
         f"{clip / orbit_s:.2f}x real time ({tag})"
     )
-    print(
+    say(
         f"naive_full_frame_raycast same clip (extrapolated from {args.baseline_frames} frames, "
         f"intra-op threads): {naive_s:.1f} s = {clip / naive_s:.2f}x real time"
     )
-    print(
+    say(
         f"previs_speedup_vs_naive: {naive_s / render_s:.1f}x "
         f"(orbiting camera: {naive_s / orbit_s:.1f}x)"
     )
@@ -170,13 +176,14 @@ def main() -> None:
         gpu = PreviSEngine(device="cuda")
         gpu.render(request)  # first call pays CUDA context and kernel start-up
         gpu_s, _ = best_of(args.repeat, lambda: gpu.render(request))
-        print(
+        say(
             f"previs_render_cuda same clip on {torch.cuda.get_device_name(0)}: {gpu_s:.2f} s = "
             f"{clip / gpu_s:.2f}x real time, {render_s / gpu_s:.1f}x the CPU render"
         )
     if args.contact_sheet:
         contact_sheet(result.frames, args.contact_sheet)
-        print(f"contact_sheet: {args.contact_sheet}")
+        say(f"contact_sheet: {args.contact_sheet}")
+    return lines
 
 
 if __name__ == "__main__":
