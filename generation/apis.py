@@ -34,7 +34,6 @@ from generation.serializers import (
 from generation.services import (
     EXTENSION_SECONDS,
     OPENAI_SECONDS,
-    JobSpec,
 )
 
 PARSERS = [JSONParser, MultiPartParser, FormParser]
@@ -42,8 +41,18 @@ VARIANTS = {"video": "video", "thumbnail": "thumbnail", "spritesheet": "spritesh
 POLL_AFTER_MS = "500"
 
 
-def _spec_from(**fields) -> JobSpec:
-    return services.job_spec_build(**fields)
+def _reference_object(request):
+    """``input_reference`` given as an object (``{"image_url": "data:image/png;base64,..."}``
+    in JSON, ``input_reference[image_url]`` in a form) instead of a file upload."""
+    raw = request.data.get("input_reference")
+    if isinstance(raw, dict):
+        image_url, file_id = raw.get("image_url"), raw.get("file_id")
+    else:
+        image_url = request.data.get("input_reference[image_url]")
+        file_id = request.data.get("input_reference[file_id]")
+    if image_url is None and file_id is None:
+        return None
+    return services.reference_from_object(image_url=image_url, file_id=file_id)
 
 
 def _video_response(job, *, status_code=200) -> Response:
@@ -118,17 +127,21 @@ class VideosApi(APIView):
     )
     @idempotent
     def post(self, request):
-        data = OpenAICreateInputSerializer(data=request.data)
+        reference_object = _reference_object(request)
+        fields = request.data
+        if reference_object is not None:
+            fields = {k: v for k, v in request.data.items() if not k.startswith("input_reference")}
+        data = OpenAICreateInputSerializer(data=fields)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        spec = _spec_from(
+        spec = services.job_spec_build(
             prompt=values["prompt"],
             model=values.get("model"),
             seconds=values.get("seconds"),
             size=values.get("size"),
             native=False,
             allowed_seconds=OPENAI_SECONDS,
-            input_reference=values.get("input_reference"),
+            input_reference=reference_object or values.get("input_reference"),
         )
         (job,) = services.job_create(user=request.user, spec=spec)
         return _video_response(job)
@@ -265,17 +278,12 @@ class VideoRemixApi(APIView):
         data = OpenAIRemixInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parent = _completed_parent(request, video_id)
-        spec = _spec_from(
-            prompt=data.validated_data["prompt"],
-            model=parent.model,
-            seconds=parent.seconds,
-            size=parent.size,
-            native=True,
-            allowed_seconds=None,
-            kind=JobKind.REMIX,
+        job = services.job_derive(
+            user=request.user,
             parent=parent,
+            kind=JobKind.REMIX,
+            prompt=data.validated_data["prompt"],
         )
-        (job,) = services.job_create(user=request.user, spec=spec)
         return _video_response(job)
 
 
@@ -293,31 +301,16 @@ class VideoExtensionsApi(APIView):
         data = OpenAIDerivedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parent = _completed_parent(request, _parent_ref(request))
-        extra = services.validate_seconds(
-            data.validated_data.get("seconds"), allowed=EXTENSION_SECONDS
-        )
-        prompt = services.validate_prompt(data.validated_data["prompt"])
-        spec = _spec_from(
-            prompt=prompt,
-            model=parent.model,
-            seconds=parent.seconds + extra,
-            size=parent.size,
-            native=True,
-            allowed_seconds=None,
-            kind=JobKind.EXTEND,
+        job = services.job_derive(
+            user=request.user,
             parent=parent,
-            storyboard=_extension_storyboard(parent, prompt, extra),
+            kind=JobKind.EXTEND,
+            prompt=data.validated_data["prompt"],
+            extra_seconds=services.validate_seconds(
+                data.validated_data.get("seconds"), allowed=EXTENSION_SECONDS
+            ),
         )
-        (job,) = services.job_create(user=request.user, spec=spec)
         return _video_response(job)
-
-
-def _extension_storyboard(parent, prompt: str, extra: int) -> list[dict]:
-    """The parent's shots again (deterministic engine: same frames), then the new segment."""
-    shots = parent.params.get("storyboard") or [
-        {"prompt": parent.prompt, "seconds": parent.seconds}
-    ]
-    return [*shots, {"prompt": prompt, "seconds": extra}]
 
 
 class VideoEditsApi(APIView):
@@ -334,20 +327,12 @@ class VideoEditsApi(APIView):
         data = OpenAIDerivedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parent = _completed_parent(request, _parent_ref(request))
-        instruction = services.validate_prompt(data.validated_data["prompt"])
-        spec = _spec_from(
-            # The instruction is planned against the parent's scene (generation.work).
-            prompt=instruction,
-            model=parent.model,
-            seconds=parent.seconds,
-            size=parent.size,
-            native=True,
-            allowed_seconds=None,
-            kind=JobKind.EDIT,
+        job = services.job_derive(
+            user=request.user,
             parent=parent,
-            seed=parent.seed,
+            kind=JobKind.EDIT,
+            prompt=data.validated_data["prompt"],
         )
-        (job,) = services.job_create(user=request.user, spec=spec)
         return _video_response(job)
 
 
@@ -396,7 +381,7 @@ class GenerationsApi(APIView):
                     code="storyboard_mismatch",
                     param="storyboard",
                 )
-        spec = _spec_from(
+        spec = services.job_spec_build(
             prompt=values["prompt"],
             model=values.get("model"),
             seconds=seconds,

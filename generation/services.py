@@ -3,6 +3,7 @@ state transitions the workers make."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import io
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -164,6 +165,40 @@ def validate_reference_image(upload: UploadedFile) -> str:
             param="input_reference",
         ) from exc
     return hashlib.sha256(data).hexdigest()
+
+
+DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|webp));base64,(.*)$", re.DOTALL)
+
+
+def reference_from_object(*, image_url, file_id) -> UploadedFile:
+    """An ``input_reference`` object as an upload. Only inline data URLs are accepted: fetching
+    a URL from a request would let clients make the server call arbitrary addresses, and this
+    server has no Files API for ``file_id``."""
+    if file_id is not None:
+        raise InvalidRequest(
+            "input_reference.file_id is not supported; upload the image or send a data URL.",
+            code="unsupported_reference",
+            param="input_reference",
+        )
+    match = DATA_URL.match(image_url) if isinstance(image_url, str) else None
+    if match is None:
+        raise InvalidRequest(
+            "input_reference.image_url must be a data URL (data:image/png;base64,...).",
+            code="unsupported_reference",
+            param="input_reference",
+        )
+    encoded = match.group(2)
+    if len(encoded) * 3 // 4 > settings.GENERATION_MAX_REFERENCE_BYTES:
+        raise PayloadTooLarge("input_reference is too large.", param="input_reference")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError as exc:
+        raise InvalidRequest(
+            "input_reference.image_url is not valid base64.",
+            code="invalid_image",
+            param="input_reference",
+        ) from exc
+    return SimpleUploadedFile("reference", data, content_type=match.group(1))
 
 
 def params_for(spec: JobSpec, *, seed: int, variant_index: int) -> dict:
@@ -374,6 +409,46 @@ def _drop_intermediate(job: GenerationJob) -> None:
     name, job.intermediate = job.intermediate, ""
     if name:
         transaction.on_commit(lambda: default_storage.delete(name))
+
+
+def job_derive(
+    *,
+    user: User,
+    parent: GenerationJob,
+    kind: str,
+    prompt: str,
+    extra_seconds: int = 0,
+) -> GenerationJob:
+    """A remix, extension or edit of a completed clip: same model and size as the parent.
+
+    - remix: the new prompt, a new seed;
+    - extension: the parent's shots again (the engine is deterministic, so they render the same
+      frames) followed by ``extra_seconds`` of the new prompt;
+    - edit: the instruction applied to the parent's scene plan, with the parent's seed, so only
+      what the instruction names changes (generation.work).
+    """
+    prompt = validate_prompt(prompt)
+    fields: dict = {"kind": kind, "parent": parent}
+    seconds = parent.seconds
+    if kind == JobKind.EXTEND:
+        shots = parent.params.get("storyboard") or [
+            {"prompt": parent.prompt, "seconds": parent.seconds}
+        ]
+        fields["storyboard"] = [*shots, {"prompt": prompt, "seconds": extra_seconds}]
+        seconds += extra_seconds
+    elif kind == JobKind.EDIT:
+        fields["seed"] = parent.seed
+    spec = job_spec_build(
+        prompt=prompt,
+        model=parent.model,
+        seconds=seconds,
+        size=parent.size,
+        native=True,
+        allowed_seconds=None,
+        **fields,
+    )
+    (job,) = job_create(user=user, spec=spec)
+    return job
 
 
 def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:

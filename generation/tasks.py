@@ -19,6 +19,17 @@ logger = logging.getLogger("montage.generation")
 __all__ = ["enqueue_postprocess", "enqueue_render", "signal_cancel"]
 
 
+# Both job stages: acknowledged only when done and re-queued when their worker dies (the lease
+# makes a second delivery harmless); retried without limit only by the lease back-off.
+JOB_TASK = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": None,
+    "ignore_result": True,
+}
+
+
 def broker_priority(priority: int) -> int:
     """Job priority is 0-9, higher is more urgent. Redis orders priority 0 first; AMQP serves
     the highest number first."""
@@ -39,16 +50,7 @@ def enqueue_postprocess(job: GenerationJob) -> None:
     )
 
 
-@shared_task(
-    bind=True,
-    name="generation.render",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,
-    time_limit=settings.CELERY_TASK_TIME_LIMIT,
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-    ignore_result=True,
-)
+@shared_task(name="generation.render", **JOB_TASK)
 def render(self, job_id: str) -> None:
     from generation.work import render_job
 
@@ -57,16 +59,7 @@ def render(self, job_id: str) -> None:
         raise self.retry(countdown=retry_in)
 
 
-@shared_task(
-    bind=True,
-    name="generation.postprocess",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,
-    time_limit=settings.CELERY_TASK_TIME_LIMIT,
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-    ignore_result=True,
-)
+@shared_task(name="generation.postprocess", **JOB_TASK)
 def postprocess(self, job_id: str) -> None:
     from generation.work import postprocess_job
 

@@ -236,3 +236,31 @@ def test_idempotency_key_replays_the_same_video(api):
     conflict = api.post("/v1/videos", {"prompt": "other"}, format="json", **headers)
     assert conflict.status_code == 422
     assert GenerationJob.objects.count() == 1
+
+
+def test_input_reference_as_a_data_url_object(api):
+    import base64
+
+    url = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+    response = api.post(
+        "/v1/videos", {"prompt": "a ball", "input_reference": {"image_url": url}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    job = GenerationJob.objects.get()
+    assert job.input_reference.name.startswith("references/")
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"image_url": "https://example.com/cat.png"},
+        {"file_id": "file_123"},
+        {"image_url": "data:image/png;base64,@@@"},
+    ],
+)
+def test_input_reference_objects_that_cannot_be_used(api, reference):
+    before = generation_state()
+    response = api.post("/v1/videos", {"prompt": "x", "input_reference": reference}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "input_reference"
+    assert generation_state() == before
