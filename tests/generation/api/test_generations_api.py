@@ -170,3 +170,18 @@ def test_list_and_detail_are_owner_only(api, other_user):
 
 def test_signed_media_links_reject_forgeries(anon_client):
     assert_error(anon_client.get("/api/v1/media/not-a-token"), 404, code="media_not_found")
+
+
+def test_the_list_costs_the_same_queries_for_any_page_size(api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def page_queries(count: int) -> int:
+        while GenerationJob.objects.count() < count:
+            api.post("/api/v1/generations", {"prompt": "p"}, format="json")
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get("/api/v1/generations", {"limit": count})
+        assert len(response.json()["data"]) == count
+        return len(captured)
+
+    assert page_queries(2) == page_queries(4)
