@@ -11,8 +11,11 @@ A frame is built in three layers, each as cheap as its content allows:
 2. **Shadows and contact darkening** on the ground, only inside screen boxes that bound each
    object's shadow footprint (soft, analytic: capsule and slab occluders).
 3. **Objects**, only inside each object's screen box, supersampled 2x2 there (anti-aliasing
-   where edges actually are), with diffuse + specular shading, environment reflection, soft
-   object-to-object shadows and simple procedural surface patterns; composited by coverage.
+   where edges actually are) unless only spheres (analytic edge coverage) are in it, with
+   diffuse + specular shading, environment reflection, soft object-to-object shadows and
+   simple procedural surface patterns; composited by coverage. Each primitive is intersected
+   only inside its own screen box, and only the samples something covers are shaded, so a
+   figure's thin limbs cost what they cover rather than their whole bounding box.
 
 Frames are independent, so they are rendered by a few threads at once, each running torch ops
 single-threaded: for these mid-sized tensors that beats torch's intra-op threads, which spend
@@ -228,6 +231,17 @@ class FrameRenderer:
         sy = (1.0 - (ys / self.height) * 2.0) * tan_v
         sx = sx.view(1, -1, 1)
         sy = sy.view(-1, 1, 1)
+        dx = forward[0] + sx * right[0] + sy * up[0]
+        dy = forward[1] + sx * right[1] + sy * up[1]
+        dz = forward[2] + sx * right[2] + sy * up[2]
+        inv = torch.rsqrt(dx * dx + dy * dy + dz * dz)
+        return dx * inv, dy * inv, dz * inv
+
+    def _point_rays(self, cam: CameraFrame, xs: torch.Tensor, ys: torch.Tensor):
+        """Unit ray directions (1, m, 1) x3 through the points (xs, ys), as ``_rays`` casts them."""
+        forward, right, up, tan_h, tan_v = cam.basis(self.width / self.height)
+        sx = (((xs / self.width) * 2.0 - 1.0) * tan_h).view(1, -1, 1)
+        sy = ((1.0 - (ys / self.height) * 2.0) * tan_v).view(1, -1, 1)
         dx = forward[0] + sx * right[0] + sy * up[0]
         dy = forward[1] + sx * right[1] + sy * up[1]
         dz = forward[2] + sx * right[2] + sy * up[2]
@@ -895,74 +909,197 @@ class FrameRenderer:
         occluders = self._occluders(index)
         area = self.width * self.height
         pix = 2.0 * math.tan(math.radians(cam.fov_y) / 2.0) / self.height
-        # Spheres get analytic edge coverage, so they need one sample per pixel; boxes and
-        # cylinders are supersampled 2x2 inside their boxes (unless a box fills the frame).
-        round_only = all(p.kind == "sphere" for p in prims)
+        # Each primitive is traced only inside its own screen box: a figure's box is mostly
+        # air between thin limbs, and tracing every part over all of it cost more than the
+        # whole background.
+        prim_boxes = [self._prim_box(cam, p) for p in prims]
         for x0, y0, x1, y1 in _merge(boxes):
             w, h = x1 - x0, y1 - y0
+            rects = []
+            for b in prim_boxes:
+                if b is None:
+                    rects.append(None)
+                    continue
+                bx0, by0 = max(b[0], x0), max(b[1], y0)
+                bx1, by1 = min(b[2], x1), min(b[3], y1)
+                if bx1 <= bx0 or by1 <= by0:
+                    rects.append(None)
+                else:
+                    rects.append((bx0 - x0, by0 - y0, bx1 - x0, by1 - y0))
+            seen = [p for p, r in zip(prims, rects, strict=True) if r is not None]
+            if not seen:
+                continue
+            # Spheres get analytic edge coverage, so they need one sample per pixel; boxes and
+            # cylinders are supersampled 2x2 (unless their box fills much of the frame).
+            round_only = all(p.kind == "sphere" for p in seen)
             ss = 1 if round_only or w * h > 0.15 * area else 2
+            if ss > 1:
+                rects = [r and tuple(v * ss for v in r) for r in rects]
             xs = self._coords(w * ss, x0 + 0.5 / ss, 1.0 / ss)
             ys = self._coords(h * ss, y0 + 0.5 / ss, 1.0 / ss)
+            if ss == 1:
+                # Composite only the covered pixels: the rest of the box keeps the background.
+                # Rays are cast only where a primitive may be, and again for what it covers.
+                def rays(where, xs=xs, ys=ys, w=w):
+                    if isinstance(where, torch.Tensor):
+                        return self._point_rays(cam, xs[where % w], ys[where // w])
+                    return self._rays(cam, xs[where[1]], ys[where[0]])
+
+                traced = self._trace(rays, (h, w), cam, prims, occluders, t, pix, rects)
+                if traced is None:
+                    continue
+                idx, color, alpha = traced
+                at = (idx // w + y0) * self.width + (idx % w + x0)
+                flat = frame.view(-1, 3)
+                mixed = flat[at].float() * (1.0 - alpha * fade) + color * (fade * 255.0)
+                flat[at] = (mixed + 0.5).clamp_(0, 255).to(torch.uint8)
+                continue
             d = self._rays(cam, xs, ys)
-            color, alpha = self._shade_objects(d, cam, prims, occluders, t, pix / ss)
-            if ss > 1:
-                color = color.view(h, ss, w, ss, 3).mean(dim=(1, 3))
-                alpha = alpha.view(h, ss, w, ss, 1).mean(dim=(1, 3))
+            color, alpha = self._shade_objects(d, cam, prims, occluders, t, pix / ss, rects)
+            color = color.view(h, ss, w, ss, 3).mean(dim=(1, 3))
+            alpha = alpha.view(h, ss, w, ss, 1).mean(dim=(1, 3))
             alpha = alpha * fade
             color = color * fade
             region = frame[y0:y1, x0:x1]
             mixed = region.float() * (1.0 - alpha) + color * 255.0
             region.copy_((mixed + 0.5).clamp_(0, 255).to(torch.uint8))
 
+    def _prim_box(self, cam: CameraFrame, prim: Prim) -> tuple[int, int, int, int] | None:
+        """Screen box of one primitive, from the corners of a box that bounds it."""
+        if prim.kind == "sphere":
+            ext = np.array([prim.size, prim.size, prim.size])
+            rot = np.eye(3)
+        elif prim.kind == "cylinder":
+            ext = np.array([prim.size, prim.half_height, prim.size])
+            rot = prim.rot
+        else:
+            ext = np.array([prim.size, prim.size, prim.size])
+            rot = prim.rot
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+        corners = prim.centre + (signs * ext) @ np.asarray(rot, dtype=np.float64).T
+        return self._screen_box(cam, corners, pad=2)
+
     def _shade_objects(
-        self, d, cam: CameraFrame, prims: list[Prim], occluders, t: float, pix: float
+        self,
+        d,
+        cam: CameraFrame,
+        prims: list[Prim],
+        occluders,
+        t: float,
+        pix: float,
+        rects: list | None = None,
     ):
-        """Premultiplied sRGB colour (h, w, 3) and coverage (h, w, 1) of the nearest primitive."""
-        look = self.look
-        dx, dy, dz = d
-        dev = dx.device
+        """Premultiplied sRGB colour (h, w, 3) and coverage (h, w, 1) of the nearest primitive.
+
+        ``rects`` gives each primitive's (x0, y0, x1, y1) sample range, or None where it cannot
+        be seen; without it every primitive is traced at every sample.
+        """
+        h, w = d[0].shape[:2]
+        color = torch.zeros((h * w, 3), device=d[0].device, dtype=self.dtype)
+        alpha = torch.zeros((h * w, 1), device=d[0].device, dtype=self.dtype)
+
+        def rays(where):
+            if isinstance(where, torch.Tensor):
+                return tuple(x.reshape(-1).index_select(0, where).view(1, -1, 1) for x in d)
+            return tuple(x[where] for x in d)
+
+        traced = self._trace(rays, (h, w), cam, prims, occluders, t, pix, rects)
+        if traced is not None:
+            idx, c, a = traced
+            color[idx] = c
+            alpha[idx] = a
+        return color.view(h, w, 3), alpha.view(h, w, 1)
+
+    def _trace(
+        self, rays, shape, cam: CameraFrame, prims: list[Prim], occluders, t, pix: float, rects
+    ):
+        """Flat indices of the covered samples of an (h, w) grid, with their premultiplied sRGB
+        (m, 3) and coverage (m, 1); None when nothing is hit.
+
+        ``rays(where)`` gives unit ray directions x3: (rows, cols) slices give a block of
+        shape (h', w', 1); a tensor of flat sample indices gives a row of shape (1, m, 1).
+        """
+        h, w = shape
+        dev = self.device
         o = cam.position.astype(np.float64)
-        best = torch.full_like(dx, INF)
-        nx = torch.zeros_like(dx)
-        ny = torch.zeros_like(dx)
-        nz = torch.zeros_like(dx)
-        albedo = torch.zeros((*dx.shape[:2], 3), device=dev, dtype=self.dtype)
-        spec_k = torch.zeros_like(dx)
-        shin = torch.ones_like(dx)
-        f0 = torch.zeros_like(dx)
-        metal = torch.zeros_like(dx)
-        opacity = torch.zeros_like(dx)
-        owner = torch.full_like(dx, -1.0)
-        coverage = torch.zeros_like(dx)
-        for prim in prims:
+        # One channels-first buffer holds every per-sample term, so the covered samples are
+        # gathered at once: best t, coverage, normal (3), albedo (3), winning primitive.
+        # Only t and coverage need initialising: the rest is written wherever something is hit,
+        # and only those samples are read.
+        buf = torch.empty((9, h, w, 1), device=dev, dtype=self.dtype)
+        best, coverage = buf[0], buf[1]
+        nx, ny, nz = buf[2], buf[3], buf[4]
+        albedo, which = buf[5:8, ..., 0].permute(1, 2, 0), buf[8]
+        best.fill_(INF)
+        coverage.zero_()
+        for n, prim in enumerate(prims):
+            if rects is None:
+                sl = (slice(None), slice(None))
+            elif rects[n] is None:
+                continue
+            else:
+                rx0, ry0, rx1, ry1 = rects[n]
+                sl = (slice(ry0, ry1), slice(rx0, rx1))
+            dx, dy, dz = rays(sl)
             hit = _intersect(prim, o, dx, dy, dz, pix)
             if hit is None:
                 continue
             th, hx, hy, hz, lx, ly, lz, cov = hit
-            closer = th < best
+            b = best[sl]
+            closer = th < b
             if not bool(closer.any()):
                 continue
-            best = torch.where(closer, th, best)
+            b.copy_(torch.where(closer, th, b))
+            c = coverage[sl]
             # Behind a partly covering edge, the farther surface still shows through.
-            coverage = torch.where(closer, cov + (1.0 - cov) * coverage, coverage)
-            nx = torch.where(closer, hx, nx)
-            ny = torch.where(closer, hy, ny)
-            nz = torch.where(closer, hz, nz)
-            a = _albedo(prim, lx, ly, lz, t)
-            albedo = torch.where(closer, a, albedo)
-            ks, sh, fr, me, op = MATERIAL_SHADING.get(prim.material, MATERIAL_SHADING["matte"])
-            if prim.pattern == "head":
-                ks, sh, fr, me, op = MATERIAL_SHADING["matte"]
-            spec_k = torch.where(closer, ks, spec_k)
-            shin = torch.where(closer, sh, shin)
-            f0 = torch.where(closer, fr, f0)
-            metal = torch.where(closer, me, metal)
-            opacity = torch.where(closer, op, opacity)
-            owner = torch.where(closer, float(prim.obj), owner)
-        covered = best < INF * 0.5
-        if not bool(covered.any()):
-            return torch.zeros_like(albedo), torch.zeros_like(dx)
-        t_hit = torch.where(covered, best, torch.zeros_like(best))
+            c.copy_(torch.where(closer, cov + (1.0 - cov) * c, c))
+            for dst, src in ((nx, hx), (ny, hy), (nz, hz)):
+                v = dst[sl]
+                v.copy_(torch.where(closer, src, v))
+            a = albedo[sl]
+            a.copy_(torch.where(closer, _albedo(prim, lx, ly, lz, t), a))
+            which[sl].masked_fill_(closer, float(n))
+        flat = (best < INF * 0.5).view(-1)
+        if not bool(flat.any()):
+            return None
+        # Shade covered samples only, as one row: a figure covers a fraction of its box.
+        idx = torch.nonzero(flat).view(-1)
+        rows = buf.view(9, -1).index_select(1, idx)
+        row = lambda i: rows[i].view(1, -1, 1)  # noqa: E731
+        t_hit, cov_c, nx, ny, nz = (row(i) for i in range(5))
+        albedo_c = rows[5:8].t().reshape(1, -1, 3)
+        dx, dy, dz = rays(idx)
+        # Material terms and owning object per primitive, looked up by the winning primitive.
+        table = torch.tensor(
+            [
+                (
+                    *(
+                        MATERIAL_SHADING["matte"]
+                        if p.pattern == "head"
+                        else MATERIAL_SHADING.get(p.material, MATERIAL_SHADING["matte"])
+                    ),
+                    float(p.obj),
+                )
+                for p in prims
+            ],
+            dtype=self.dtype,
+            device=dev,
+        )
+        props = table[rows[8].long()].view(1, -1, 6)
+        spec_k, shin, f0, metal, opacity, owner = (props[..., i : i + 1] for i in range(6))
+        srgb, alpha = self._light(
+            cam, o, dx, dy, dz, nx, ny, nz, t_hit, albedo_c, spec_k, shin, f0, metal, opacity,
+            owner, cov_c, occluders,
+        )  # fmt: skip
+        return idx, srgb.view(-1, 3), alpha.view(-1, 1)
+
+    def _light(
+        self, cam, o, dx, dy, dz, nx, ny, nz, t_hit, albedo, spec_k, shin, f0, metal, opacity,
+        owner, coverage, occluders,
+    ):  # fmt: skip
+        """Shaded, premultiplied sRGB and coverage of surface samples (one row of them)."""
+        look = self.look
+        dev = dx.device
         px = float(o[0]) + t_hit * dx
         py = float(o[1]) + t_hit * dy
         pz = float(o[2]) + t_hit * dz
