@@ -11,12 +11,12 @@ Exactly-once comes from three things together:
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import os
 import shutil
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -268,39 +268,61 @@ def attempt_prefix(attempt: JobAttempt, root: str) -> str:
     return f"{root}/{attempt.job_id.hex}/{attempt.pk}"
 
 
+# The render hand-off: a JSON header (array shapes, metadata, compressed sizes), then the
+# frames and the audio, each zstd-compressed straight from the arrays' memory. Compressing the
+# raw buffers (rather than an .npz of them) skips two full copies of ~265 MB per 4 s of 720p.
+_HEADER = struct.Struct("<Q")
+
+
 def save_intermediate(attempt: JobAttempt, result: RenderResult) -> str:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        frames=result.frames,
-        audio=result.audio,
-        meta=np.frombuffer(
-            json.dumps(
-                {
-                    "fps": result.fps,
-                    "sample_rate": result.sample_rate,
-                    "camera": result.camera,
-                    "events": result.events,
-                }
-            ).encode(),
-            dtype=np.uint8,
-        ),
-    )
-    packed = zstandard.ZstdCompressor(level=1, threads=-1).compress(buffer.getvalue())
-    name = f"{attempt_prefix(attempt, 'intermediate')}/render.npz.zst"
+    compressor = zstandard.ZstdCompressor(level=1, threads=-1)
+    frames = np.ascontiguousarray(result.frames, dtype=np.uint8)
+    audio = np.ascontiguousarray(result.audio, dtype=np.float32)
+    blobs = [compressor.compress(memoryview(a).cast("B")) for a in (frames, audio)]
+    header = json.dumps(
+        {
+            "frames": list(frames.shape),
+            "audio": list(audio.shape),
+            "sizes": [len(b) for b in blobs],
+            "fps": result.fps,
+            "sample_rate": result.sample_rate,
+            "camera": result.camera,
+            "events": result.events,
+        }
+    ).encode()
+    name = f"{attempt_prefix(attempt, 'intermediate')}/render.mzr"
     if default_storage.exists(name):
         default_storage.delete(name)
-    return default_storage.save(name, ContentFile(packed))
+    payload = b"".join([_HEADER.pack(len(header)), header, *blobs])
+    return default_storage.save(name, ContentFile(payload))
 
 
 def load_intermediate(name: str) -> RenderResult:
     with default_storage.open(name, "rb") as handle:
-        raw = zstandard.ZstdDecompressor().decompress(handle.read())
-    arrays = np.load(io.BytesIO(raw))
-    meta = json.loads(arrays["meta"].tobytes().decode())
+        raw = handle.read()
+    (length,) = _HEADER.unpack_from(raw, 0)
+    offset = _HEADER.size + length
+    meta = json.loads(raw[_HEADER.size : offset])
+    decompressor = zstandard.ZstdDecompressor()
+    arrays = []
+    for key, dtype, size in zip(
+        ("frames", "audio"), (np.uint8, np.float32), meta["sizes"], strict=True
+    ):
+        # Decompressed straight into a writable array: the watermark is drawn in place.
+        array = np.empty(meta[key], dtype=dtype)
+        target = memoryview(array).cast("B")
+        with decompressor.stream_reader(memoryview(raw)[offset : offset + size]) as reader:
+            filled = 0
+            while filled < len(target):
+                count = reader.readinto(target[filled:])
+                if not count:
+                    raise ValueError(f"render hand-off {name} is truncated")
+                filled += count
+        arrays.append(array)
+        offset += size
     return RenderResult(
-        frames=arrays["frames"],
-        audio=arrays["audio"],
+        frames=arrays[0],
+        audio=arrays[1],
         sample_rate=meta["sample_rate"],
         fps=meta["fps"],
         camera=meta["camera"],
