@@ -1,3 +1,3 @@
-"""Root conftest: factories from every app are registered here (STYLE.md, Tests)."""
+"""Root conftest: the shared fixtures and every app's factories are registered here."""
 
 pytest_plugins = ["tests.fixtures"]

@@ -15,7 +15,7 @@ media pipeline. Each figure comes with a baseline measured in the same run:
 - an idle, warm worker (``-Q gpu,cpu -c 1``, one job already run) claiming a job: transaction
   commit to the job's ``started_at``, against the enqueue-to-run time of a no-op task on the
   same queue and worker.
-- render vs post-processing of the issue's clip, in this process, as ``generation.work`` does
+- render vs post-processing of the reference clip, in this process, as ``generation.work`` does
   it: the engine's render against ``generation.pipeline.produce`` (watermark, encode, previews,
   sign, verify, store) for several x264 presets.
 
@@ -407,11 +407,11 @@ def render_vs_post(repeat: int, sheet_path: Path, lines: list[str]) -> None:
     renders = interleaved_best(
         repeat,
         {
-            "issue": lambda: engine.render(request),
+            "reference": lambda: engine.render(request),
             "narrated": lambda: engine.render(narrated_request),
         },
     )
-    (render_s, result), (narrated_s, _) = renders["issue"], renders["narrated"]
+    (render_s, result), (narrated_s, _) = renders["reference"], renders["narrated"]
     clip_s = len(result.frames) / result.fps
     tag = f"best of {repeat}, {cpus()} CPUs, in-process, engine warm"
     emit(

@@ -1,12 +1,12 @@
-"""previs render benchmark: the issue's 4 s 720x1280 clip, against a naive full-frame ray caster.
+"""previs render benchmark: the reference 4 s 720x1280 clip, against a naive full-frame ray caster.
 
 Run: ``python -m bench.render_previs [--repeat N] [--baseline-frames N] [--contact-sheet PATH]``.
 
-The clip is "a red ball bouncing on a beach at sunset" (the issue's figure), rendered by
+The clip is "a red ball bouncing on a beach at sunset", rendered by
 ``PreviSEngine.render`` exactly as a worker does: physics, camera, frames and the soundtrack.
 Two more figures use the same prompt with a quoted line (so the soundtrack includes speech
 synthesis) and with an orbiting camera, the engine's worst case (the background cannot be
-cached and is shaded every frame). The issue's exact prompt ("someone says ...") also puts a
+cached and is shaded every frame). The full reference prompt ("someone says ...") also puts a
 person in the shot, whose limbs, torso and head are traced on top of the ball.
 
 The baseline is measured in the same run, on the same scene with the same shading code, but

@@ -1,6 +1,6 @@
 """``previs``: the built-in engine. Prompt -> scene plan -> physics -> camera -> frames + audio.
 
-See DESIGN.md ("Engines") and the modules here: :mod:`.planner` (understanding),
+The modules: :mod:`.planner` (understanding),
 :mod:`.physics` (rigid bodies), :mod:`.camera` (framing and moves), :mod:`.look` (setting and
 light), :mod:`.render` (frames), and ``audio`` (the soundtrack, when installed).
 """

@@ -23,7 +23,7 @@ def understood(plan: ScenePlan, kind: str) -> list[dict]:
     return [m for m in plan.matches if m["kind"] == kind]
 
 
-def test_the_issue_prompt_is_read_literally():
+def test_the_reference_prompt_is_read_literally():
     plan = plan_scene("a red ball bouncing on a beach at sunset", seconds=4)
     assert (plan.setting, plan.time_of_day) == ("beach", "sunset")
     [ball] = plan.objects
