@@ -33,7 +33,7 @@ from django.utils import timezone
 from core.logging import job_id_var
 from generation.engines.base import Cancelled, RenderResult
 from generation.models import GenerationJob, JobAttempt, JobStage, JobStatus
-from generation.services import _log, _publish
+from generation.services import job_event_record, job_publish
 
 logger = logging.getLogger("montage.generation")
 
@@ -91,7 +91,7 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
         now = timezone.now()
         if job.cancel_requested_at is not None:
             # A cancelled job whose worker died: finish the cancellation instead of running it.
-            _finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
             return Claim(None, reason="cancelled")
         if job.stage == JobStage.RENDERED and stage == JobStage.RENDERING:
             # The render committed but its hand-off may never have reached the broker.
@@ -118,7 +118,7 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
             if lost_so_far >= settings.GENERATION_MAX_LOST_ATTEMPTS:
                 # A job that kills its worker every time (OOM, a crash in native code) must
                 # not hold a GPU and the user's quota forever.
-                _finish(
+                job_finish(
                     job,
                     worker,
                     status=JobStatus.FAILED,
@@ -144,8 +144,8 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
         job.started_at = job.started_at or now
         job.save(update_fields=["stage", "status", "lease_owner", "lease_expires_at", "started_at"])
         attempt = JobAttempt.objects.create(job=job, stage=stage, worker=worker)
-        _log(job, f"worker:{worker}", action="claimed", attempt=attempt.pk)
-        _publish(job, "job.updated")
+        job_event_record(job, f"worker:{worker}", action="claimed", attempt=attempt.pk)
+        job_publish(job, "job.updated")
     return Claim(job, attempt)
 
 
@@ -359,7 +359,7 @@ def _end_attempt(attempt: JobAttempt, outcome: str, error: str = "") -> None:
     )
 
 
-def _finish(
+def job_finish(
     job: GenerationJob,
     worker: str,
     *,
@@ -381,8 +381,8 @@ def _finish(
     job.lease_expires_at = None
     intermediate, job.intermediate = job.intermediate, ""
     job.save()
-    _log(job, f"worker:{worker}", action=action, **({"code": code} if code else {}))
-    _publish(job, "job.updated" if status == JobStatus.CANCELLED else "job.failed")
+    job_event_record(job, f"worker:{worker}", action=action, **({"code": code} if code else {}))
+    job_publish(job, "job.updated" if status == JobStatus.CANCELLED else "job.failed")
     if intermediate:
         transaction.on_commit(lambda: default_storage.delete(intermediate))
 
@@ -393,7 +393,7 @@ def finish_cancelled(job_id, attempt: JobAttempt, worker: str) -> None:
         _end_attempt(attempt, JobAttempt.Outcome.CANCELLED)
         transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
         if not job.is_terminal:
-            _finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
 
 
 def finish_failed(
@@ -405,7 +405,7 @@ def finish_failed(
         transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
         if job.is_terminal or job.lease_owner != worker:
             return
-        _finish(
+        job_finish(
             job,
             worker,
             status=JobStatus.FAILED,

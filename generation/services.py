@@ -330,7 +330,7 @@ def quota_check(*, user: User, wanted: int) -> None:
 # --- Jobs ---------------------------------------------------------------------------------
 
 
-def _log(job: GenerationJob, actor: str, **detail) -> None:
+def job_event_record(job: GenerationJob, actor: str, **detail) -> None:
     JobEvent.objects.create(job=job, actor=actor, status=job.status, stage=job.stage, detail=detail)
 
 
@@ -344,7 +344,7 @@ def job_payload(job: GenerationJob) -> dict:
     }
 
 
-def _publish(job: GenerationJob, event: str) -> None:
+def job_publish(job: GenerationJob, event: str) -> None:
     payload = job_payload(job)
     transaction.on_commit(lambda: publish_to_user(job.user_id, event, payload))
 
@@ -398,7 +398,7 @@ def job_create(*, user: User, spec: JobSpec) -> list[GenerationJob]:
             if reference_name is not None:
                 job.input_reference.name = reference_name
             job.save()
-            _log(job, f"user:{user.pk}", action="created")
+            job_event_record(job, f"user:{user.pk}", action="created")
             enqueue_render(job)
             jobs.append(job)
     return jobs
@@ -471,8 +471,8 @@ def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
             _drop_intermediate(job)
             fields += ["status", "stage", "counts_against_quota", "completed_at", "intermediate"]
         job.save(update_fields=fields)
-        _log(job, f"user:{actor.pk}", action="cancel_requested")
-        _publish(job, "job.updated")
+        job_event_record(job, f"user:{actor.pk}", action="cancel_requested")
+        job_publish(job, "job.updated")
     signal_cancel(job.pk)
     return job
 
@@ -497,7 +497,7 @@ def job_retry(*, job: GenerationJob, actor: User) -> GenerationJob:
         job.lease_owner = ""
         job.lease_expires_at = None
         job.save()
-        _log(job, f"user:{actor.pk}", action="retried")
+        job_event_record(job, f"user:{actor.pk}", action="retried")
         enqueue_render(job)
     return job
 
@@ -535,7 +535,7 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
             # Variants share one stored reference; the last one deleted takes it along.
             name = job.input_reference.name
             transaction.on_commit(lambda: default_storage.delete(name))
-        _log(job, f"user:{actor.pk}", action="deleted")
+        job_event_record(job, f"user:{actor.pk}", action="deleted")
         clip = getattr(job, "clip", None)
         if clip is not None:
             names = [

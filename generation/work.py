@@ -23,14 +23,14 @@ from generation.runner import (
     Heartbeat,
     LeaseLost,
     ProgressReporter,
-    _finish,
     delete_attempt_files,
+    job_finish,
     load_intermediate,
     run_stage,
     save_intermediate,
     worker_id,
 )
-from generation.services import _log, _publish
+from generation.services import job_event_record, job_publish
 
 logger = logging.getLogger("montage.generation")
 
@@ -92,7 +92,9 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
         JobAttempt.objects.filter(pk=attempt.pk).update(
             outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
         )
-        _log(locked, f"worker:{heartbeat.worker}", action="rendered", attempt=attempt.pk)
+        job_event_record(
+            locked, f"worker:{heartbeat.worker}", action="rendered", attempt=attempt.pk
+        )
         enqueue_postprocess(locked)
 
 
@@ -122,7 +124,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
             )
             # Safety: a refused clip's files are deleted; it never becomes a clip.
             transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
-            _finish(
+            job_finish(
                 locked,
                 heartbeat.worker,
                 status=JobStatus.BLOCKED,
@@ -156,8 +158,10 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
         JobAttempt.objects.filter(pk=attempt.pk).update(
             outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
         )
-        _log(locked, f"worker:{heartbeat.worker}", action="completed", attempt=attempt.pk)
-        _publish(locked, "job.completed")
+        job_event_record(
+            locked, f"worker:{heartbeat.worker}", action="completed", attempt=attempt.pk
+        )
+        job_publish(locked, "job.completed")
         transaction.on_commit(lambda: default_storage.delete(intermediate))
 
 
