@@ -28,6 +28,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.logging import job_id_var
@@ -348,6 +349,59 @@ def delete_attempt_files(job_hex: str, attempt_pk: int) -> None:
         _delete_tree(default_storage, f"{root}/{job_hex}/{attempt_pk}")
     # Local scratch space exists only on the host that ran the attempt; elsewhere a no-op.
     shutil.rmtree(scratch_dir(job_hex, attempt_pk), ignore_errors=True)
+
+
+def sweep_orphans() -> int:
+    """Deletes files no job can still need: hand-offs of finished or deleted jobs, and attempt
+    directories beside a finished job's clip. (A crash between a job's final commit and the
+    deletion that follows it leaves such files; so does a worker lost mid-write whose job was
+    then finished elsewhere.) Returns how many directories went.
+
+    Only ``intermediate/`` is listed (it holds in-flight renders alone); clip directories are
+    looked at only for jobs with a lost or failed attempt in the last day, so the sweep never
+    walks the whole clip store.
+    """
+    from generation.models import Clip
+
+    try:
+        handoff_dirs, _ = default_storage.listdir("intermediate")
+    except FileNotFoundError:
+        handoff_dirs = []
+    since = timezone.now() - dt.timedelta(days=1)
+    troubled = JobAttempt.objects.filter(
+        outcome__in=[JobAttempt.Outcome.LOST, JobAttempt.Outcome.ERROR], ended_at__gte=since
+    ).values_list("job_id", flat=True)
+    hexes = {d for d in handoff_dirs if len(d) == 32}
+    jobs = {
+        job.id.hex: job
+        for job in GenerationJob.objects.filter(Q(pk__in=list(hexes)) | Q(pk__in=troubled)).only(
+            "id", "status", "deleted_at"
+        )
+    }
+    clip_dirs = {
+        job_id.hex: video.split("/")[2]
+        for job_id, video in Clip.objects.filter(
+            job_id__in=[j.id for j in jobs.values()]
+        ).values_list("job_id", "video")
+    }
+    removed = 0
+    targets = [("intermediate", h) for h in hexes] + [
+        ("clips", h) for h, job in jobs.items() if job.is_terminal
+    ]
+    for root, job_hex in targets:
+        job = jobs.get(job_hex)
+        if job is not None and not job.is_terminal and job.deleted_at is None:
+            continue  # a live job's attempts clean up after themselves (claim, finish)
+        keep = clip_dirs.get(job_hex) if root == "clips" and job and not job.deleted_at else None
+        try:
+            attempt_dirs, _ = default_storage.listdir(f"{root}/{job_hex}")
+        except FileNotFoundError:
+            continue
+        for attempt_dir in attempt_dirs:
+            if attempt_dir != keep:
+                _delete_tree(default_storage, f"{root}/{job_hex}/{attempt_dir}")
+                removed += 1
+    return removed
 
 
 # --- Stage endings -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
 from generation.models import GenerationJob, JobStage, JobStatus
-from generation.runner import signal_cancel
+from generation.runner import signal_cancel, sweep_orphans
 
 logger = logging.getLogger("montage.generation")
 
@@ -101,4 +101,7 @@ def reap() -> int:
         sent += 1
     if sent:
         logger.warning("reaper re-sent %d job task(s)", sent)
+    removed = sweep_orphans()
+    if removed:
+        logger.warning("reaper removed %d orphaned attempt director(ies)", removed)
     return sent

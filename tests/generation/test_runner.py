@@ -111,3 +111,43 @@ def test_terminal_and_deleted_jobs_are_never_claimed():
         )
         assert result.job is None
     assert not JobAttempt.objects.exists()
+
+
+def test_the_sweep_removes_files_only_finished_jobs_left_behind(settings):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from generation.models import Clip
+    from generation.runner import sweep_orphans
+
+    done = _job(stage=JobStage.DONE, status=JobStatus.COMPLETED)
+    live = _job(stage=JobStage.RENDERED, status=JobStatus.IN_PROGRESS)
+    names = {
+        "done_handoff": f"intermediate/{done.id.hex}/3/render.mzr",
+        "done_lost_clip": f"clips/{done.id.hex}/4/video.mp4",
+        "done_clip": f"clips/{done.id.hex}/5/video.mp4",
+        "live_handoff": f"intermediate/{live.id.hex}/6/render.mzr",
+    }
+    for name in names.values():
+        default_storage.save(name, ContentFile(b"x"))
+    Clip.objects.create(
+        job=done,
+        user=done.user,
+        video=names["done_clip"],
+        thumbnail="t",
+        spritesheet="s",
+        metadata="m",
+        duration_s=1,
+        width=1,
+        height=1,
+        bytes=1,
+        sha256="0" * 64,
+    )
+    assert sweep_orphans() == 2
+    exists = {key: default_storage.exists(name) for key, name in names.items()}
+    assert exists == {
+        "done_handoff": False,
+        "done_lost_clip": False,
+        "done_clip": True,
+        "live_handoff": True,
+    }
