@@ -199,3 +199,35 @@ class Clip(models.Model):
 
     def __str__(self) -> str:
         return f"clip {self.id} of {public_id(self.job_id)}"
+
+
+class ClipFingerprint(models.Model):
+    """The PDQ hash of one second of a clip (generation.provenance.fingerprint)."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="fingerprints")
+    second = models.PositiveIntegerField()
+    hash = models.BinaryField(max_length=32)
+    quality = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "second"], name="fingerprint_clip_second")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.clip_id}@{self.second}s"
+
+
+class FingerprintBand(models.Model):
+    """One 16-bit band of a fingerprint: the index that finds near-identical hashes without a
+    scan (multi-index hashing)."""
+
+    fingerprint = models.ForeignKey(ClipFingerprint, on_delete=models.CASCADE, related_name="bands")
+    band = models.PositiveSmallIntegerField()
+    value = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["band", "value"], name="fingerprint_band_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.band}:{self.value}"

@@ -27,6 +27,7 @@ from generation.media.thumbs import make_spritesheet, make_thumbnail
 from generation.media.watermark import apply_watermark, watermark_text
 from generation.models import GenerationJob, JobKind
 from generation.provenance.c2pa_sign import ClipManifest, Parent, read_manifest, sign_mp4
+from generation.provenance.fingerprint import fingerprint_frames
 from generation.provenance.keys import SigningCredentials, dev_credentials, load_credentials
 
 RELATIONS = {JobKind.REMIX: "remix", JobKind.EXTEND: "extension", JobKind.EDIT: "edit"}
@@ -62,6 +63,7 @@ class Produced:
     thumbnail: str
     spritesheet: str
     metadata: str
+    fingerprints: list
     duration_s: float
     bytes: int
     sha256: str
@@ -113,6 +115,8 @@ def produce(
     )
     if should_stop():
         raise Cancelled
+    # Hashed from the frames as published (watermark drawn), so copies of the file match.
+    fingerprints = fingerprint_frames(frames, result.fps)
     encode_settings = EncodeSettings(
         crf=settings.GENERATION_X264_CRF, preset=settings.GENERATION_X264_PRESET
     )
@@ -185,6 +189,7 @@ def produce(
         thumbnail=stored["thumbnail"],
         spritesheet=stored["spritesheet"],
         metadata=stored["metadata"],
+        fingerprints=fingerprints,
         duration_s=encoded.duration_s,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

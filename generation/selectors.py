@@ -48,3 +48,45 @@ def clip_viewers_ok(*, clip: Clip, user) -> bool:
     """Who may fetch a draft's media: its creator (the cameo app widens this to the owners of
     cameos in it, through the same function)."""
     return user is not None and user.is_authenticated and clip.user_id == user.pk
+
+
+def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
+    """Clips whose fingerprints are within PDQ's match distance of ``hashes`` (per-second
+    hashes of a video), best first: how many of the query's seconds matched, and how closely.
+    One query whatever the index size: the band probes select the candidate hashes."""
+    from django.db.models import Q
+
+    from generation.models import ClipFingerprint, FingerprintBand
+    from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, distance, probes
+
+    usable = [h for h in hashes if h.quality >= MIN_QUALITY]
+    if not usable:
+        return []
+    pairs = {pair for h in usable for pair in probes(h.hash)}
+    condition = Q()
+    for band in range(16):
+        values = [value for b, value in pairs if b == band]
+        if values:
+            condition |= Q(band=band, value__in=values)
+    candidate_ids = FingerprintBand.objects.filter(condition).values("fingerprint_id").distinct()
+    candidates = ClipFingerprint.objects.filter(pk__in=candidate_ids).values_list("clip_id", "hash")
+    best: dict = {}
+    for clip_id, digest in candidates:
+        digest = bytes(digest)
+        for query in usable:
+            d = distance(query.hash, digest)
+            if d <= MATCH_DISTANCE:
+                seconds = best.setdefault(clip_id, {})
+                seconds[query.second] = min(d, seconds.get(query.second, d))
+    ranked = sorted(
+        best.items(), key=lambda item: (-len(item[1]), sum(item[1].values()) / len(item[1]))
+    )
+    return [
+        {
+            "clip_id": clip_id,
+            "matched_seconds": len(seconds),
+            "query_seconds": len(usable),
+            "mean_distance": round(sum(seconds.values()) / len(seconds), 1),
+        }
+        for clip_id, seconds in ranked[:limit]
+    ]

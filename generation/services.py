@@ -545,3 +545,22 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
             clip.delete()
             transaction.on_commit(lambda: [storage.delete(name) for name in names])
     signal_cancel(job.pk)
+
+
+def clip_fingerprints_store(*, clip, hashes) -> int:
+    """Indexes a clip's per-second PDQ hashes (flat, low-quality frames are left out)."""
+    from generation.models import ClipFingerprint, FingerprintBand
+    from generation.provenance.fingerprint import MIN_QUALITY, bands
+
+    kept = [h for h in hashes if h.quality >= MIN_QUALITY]
+    rows = ClipFingerprint.objects.bulk_create(
+        [ClipFingerprint(clip=clip, second=h.second, hash=h.hash, quality=h.quality) for h in kept]
+    )
+    FingerprintBand.objects.bulk_create(
+        [
+            FingerprintBand(fingerprint=row, band=band, value=value)
+            for row, h in zip(rows, kept, strict=True)
+            for band, value in enumerate(bands(h.hash))
+        ]
+    )
+    return len(rows)

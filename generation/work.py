@@ -30,7 +30,7 @@ from generation.runner import (
     save_intermediate,
     worker_id,
 )
-from generation.services import job_event_record, job_publish
+from generation.services import clip_fingerprints_store, job_event_record, job_publish
 
 logger = logging.getLogger("montage.generation")
 
@@ -133,7 +133,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
                 message=refusal.reason,
             )
             return
-        Clip.objects.create(
+        clip = Clip.objects.create(
             job=locked,
             user_id=locked.user_id,
             video=produced.video,
@@ -147,6 +147,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
             sha256=produced.sha256,
             manifest=produced.manifest,
         )
+        clip_fingerprints_store(clip=clip, hashes=produced.fingerprints)
         locked.status = JobStatus.COMPLETED
         locked.stage = JobStage.DONE
         locked.progress = 100

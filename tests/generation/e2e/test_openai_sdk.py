@@ -18,6 +18,8 @@ from PIL import Image
 from accounts.services import api_key_create
 from generation.models import Clip, GenerationJob
 from generation.provenance.c2pa_sign import read_manifest
+from generation.provenance.fingerprint import fingerprint_video
+from generation.selectors import clips_matching
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -64,7 +66,12 @@ def test_every_videos_method_through_the_sdk(client):
     job = GenerationJob.objects.get()
     assert manifest["job"]["job_id"] == video.id
     assert manifest["job"]["params_hash"]["value"] == job.params_hash
-    assert Clip.objects.get(job=job).sha256
+    clip = Clip.objects.get(job=job)
+    assert clip.sha256
+    # Every clip is fingerprinted; the downloaded file finds its own clip through the index.
+    assert clip.fingerprints.count() == 4
+    matches = clips_matching(hashes=fingerprint_video(data))
+    assert matches[0]["clip_id"] == clip.id and matches[0]["matched_seconds"] == 4
 
     thumbnail = client.videos.download_content(video.id, variant="thumbnail").read()
     with Image.open(io.BytesIO(thumbnail)) as image:
