@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import common
 
-MODULES = ("render_previs", "media_pipeline", "generation")
+MODULES = ("render_previs", "media_pipeline", "generation", "watermark")
 
 
 def main(argv: list[str] | None = None) -> int:
