@@ -451,3 +451,8 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", 6
 GENERATION_MAX_LOST_ATTEMPTS = env_int("GENERATION_MAX_LOST_ATTEMPTS", 3)
 # Frames x pixels one job may render (memory is held per frame): 20 s of 720x1280 at 24 fps.
 GENERATION_MAX_PIXEL_FRAMES = env_int("GENERATION_MAX_PIXEL_FRAMES", 720 * 1280 * 24 * 20)
+# Key of the invisible watermark's pattern. Changing it makes earlier clips' marks unreadable
+# to the decoder, so production sets it once, explicitly.
+GENERATION_WATERMARK_KEY = env_str("GENERATION_WATERMARK_KEY") or (
+    "montage-watermark:" + SECRET_KEY
+)

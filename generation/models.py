@@ -190,6 +190,8 @@ class Clip(models.Model):
     bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     manifest = models.JSONField(default=dict, help_text="Summary of the signed C2PA manifest")
+    # The invisible watermark's payload: unique, so a decoded payload names exactly one clip.
+    watermark = models.BinaryField(max_length=8, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True)
     removal_reason = models.CharField(max_length=200, blank=True)

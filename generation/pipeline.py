@@ -26,9 +26,18 @@ from generation.media.encode import EncodeSettings, encode_mp4
 from generation.media.thumbs import make_spritesheet, make_thumbnail
 from generation.media.watermark import apply_watermark, watermark_text
 from generation.models import GenerationJob, JobKind
-from generation.provenance.c2pa_sign import ClipManifest, Parent, read_manifest, sign_mp4
+from generation.provenance.c2pa_sign import (
+    ClipManifest,
+    Parent,
+    SoftBinding,
+    read_manifest,
+    sign_mp4,
+)
 from generation.provenance.fingerprint import fingerprint_frames
 from generation.provenance.keys import SigningCredentials, dev_credentials, load_credentials
+from generation.provenance.watermark import ALG as WATERMARK_ALG
+from generation.provenance.watermark import clip_payload
+from generation.provenance.watermark import embed as embed_watermark
 
 RELATIONS = {JobKind.REMIX: "remix", JobKind.EXTEND: "extension", JobKind.EDIT: "edit"}
 
@@ -64,6 +73,7 @@ class Produced:
     spritesheet: str
     metadata: str
     fingerprints: list
+    watermark: bytes
     duration_s: float
     bytes: int
     sha256: str
@@ -96,6 +106,18 @@ def scratch_dir(job_hex: str, attempt_pk: int) -> Path:
     return Path(tempfile.gettempdir()) / "montage-post" / f"{job_hex}-{attempt_pk}"
 
 
+def watermark_payload(job: GenerationJob) -> bytes:
+    """The clip's watermark payload: a hash of the job id, re-drawn on the (~3e-8 at a million
+    clips) chance that another clip already holds it."""
+    from generation.models import Clip
+
+    for attempt in range(8):
+        payload = clip_payload(job.public_id, attempt=attempt)
+        if not Clip.objects.filter(watermark=payload).exclude(job=job).exists():
+            return payload
+    raise RuntimeError("no free watermark payload")  # 8 collisions in a row: a broken hash
+
+
 def produce(
     *,
     job: GenerationJob,
@@ -115,7 +137,10 @@ def produce(
     )
     if should_stop():
         raise Cancelled
-    # Hashed from the frames as published (watermark drawn), so copies of the file match.
+    payload = watermark_payload(job)
+    # Safety: every clip carries the invisible mark that leads back to it without metadata.
+    embed_watermark(frames, payload, settings.GENERATION_WATERMARK_KEY.encode())
+    # Hashed from the frames as published (both marks drawn), so copies of the file match.
     fingerprints = fingerprint_frames(frames, result.fps)
     encode_settings = EncodeSettings(
         crf=settings.GENERATION_X264_CRF, preset=settings.GENERATION_X264_PRESET
@@ -146,6 +171,7 @@ def produce(
             engine_name=job.engine,
             engine_version=job.engine_version,
             parent=_parent(job),
+            soft_bindings=(SoftBinding(alg=WATERMARK_ALG, value=payload),),
         )
         sign_mp4(raw, signed, clip=manifest, credentials=credentials)
         checkpoint("sign")
@@ -190,6 +216,7 @@ def produce(
         spritesheet=stored["spritesheet"],
         metadata=stored["metadata"],
         fingerprints=fingerprints,
+        watermark=payload,
         duration_s=encoded.duration_s,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -146,6 +146,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
             bytes=produced.bytes,
             sha256=produced.sha256,
             manifest=produced.manifest,
+            watermark=produced.watermark,
         )
         clip_fingerprints_store(clip=clip, hashes=produced.fingerprints)
         locked.status = JobStatus.COMPLETED

@@ -315,10 +315,24 @@ def mean_luma(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(luma.astype(np.float32))[None, None]
 
 
+def _whiten(luma: torch.Tensor) -> torch.Tensor:
+    """The picture's own still content competes with the mark once frames are averaged (a
+    static shot adds the same scene to every frame). Subtracting a local mean about two cells
+    wide removes smooth regions, and clipping at a few times the median residual keeps strong
+    static edges (a figure against the sky) from outvoting the mark."""
+    height, width = luma.shape[-2:]
+    ky = 2 * math.ceil(height / GRID) + 1
+    kx = 2 * math.ceil(width / GRID) + 1
+    padded = F.pad(luma, (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate")
+    detail = luma - F.avg_pool2d(padded, (ky, kx), stride=1)
+    limit = float(detail.abs().median()) * 4 + 1e-3
+    return detail.clamp(-limit, limit)
+
+
 def soft_bits(frames: np.ndarray, key: bytes) -> tuple[np.ndarray, float, tuple]:
     """(soft coded bits, pilot correlation, crop) for ``frames`` under ``key``: the channel's
     output before error correction, for ``decode`` and for measuring raw bit accuracy."""
-    luma = mean_luma(frames)
+    luma = _whiten(mean_luma(frames))
     pattern = _pattern(key)
     with torch.inference_mode():
         sync, crop, canvas, covered = _align(luma, pattern)

@@ -13,12 +13,14 @@ import av
 import numpy as np
 import openai
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from accounts.services import api_key_create
 from generation.models import Clip, GenerationJob
 from generation.provenance.c2pa_sign import read_manifest
 from generation.provenance.fingerprint import fingerprint_video
+from generation.provenance.watermark import decode as decode_watermark
 from generation.selectors import clips_matching
 from tests.factories import UserFactory
 
@@ -30,6 +32,11 @@ def client(montage_server, generation_worker):
     user = UserFactory(handle="sdkuser")
     _, key = api_key_create(user=user, name="sdk")
     return openai.OpenAI(base_url=f"{montage_server}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def _frames(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
 def _decode(data: bytes):
@@ -72,6 +79,11 @@ def test_every_videos_method_through_the_sdk(client):
     assert clip.fingerprints.count() == 4
     matches = clips_matching(hashes=fingerprint_video(data))
     assert matches[0]["clip_id"] == clip.id and matches[0]["matched_seconds"] == 4
+    # The invisible mark in the pixels names the clip, and the manifest binds it softly.
+    decoded = decode_watermark(_frames(data), settings.GENERATION_WATERMARK_KEY.encode())
+    assert decoded.payload is not None and decoded.payload == bytes(clip.watermark)
+    labels = [a["label"] for a in manifest["active_manifest"]["assertions"]]
+    assert "c2pa.soft-binding" in labels
 
     thumbnail = client.videos.download_content(video.id, variant="thumbnail").read()
     with Image.open(io.BytesIO(thumbnail)) as image:
