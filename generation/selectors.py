@@ -90,3 +90,22 @@ def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
         }
         for clip_id, seconds in ranked[:limit]
     ]
+
+
+def jobs_stalled(*, waited) -> list[GenerationJob]:
+    """Unfinished jobs that need their task sent again: a stage whose lease lapsed (its worker
+    died), or a hand-off waiting longer than ``waited`` (its message may be lost)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from generation.models import TERMINAL, JobStage
+
+    now = timezone.now()
+    lapsed = Q(stage__in=[JobStage.RENDERING, JobStage.POSTPROCESSING], lease_expires_at__lt=now)
+    waiting = Q(stage__in=[JobStage.QUEUED, JobStage.RENDERED], created_at__lt=now - waited)
+    return list(
+        GenerationJob.objects.filter(deleted_at__isnull=True)
+        .exclude(status__in=TERMINAL)
+        .filter(lapsed | waiting)
+        .only("id", "stage", "priority")
+    )

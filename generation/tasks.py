@@ -8,11 +8,11 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
-from generation.models import GenerationJob, JobStage, JobStatus
+from generation.models import GenerationJob, JobStage
 from generation.runner import signal_cancel, sweep_orphans
+from generation.selectors import jobs_stalled
 
 logger = logging.getLogger("montage.generation")
 
@@ -76,19 +76,8 @@ def reap() -> int:
     """Backstop for lost messages and dead workers: re-sends the task of every unfinished job
     whose lease expired or that has waited too long without one. A duplicate is harmless:
     the lease makes the second delivery a no-op."""
-    now = timezone.now()
     sent = 0
-    stuck = GenerationJob.objects.filter(deleted_at__isnull=True).exclude(
-        status__in=[JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.BLOCKED]
-    )
-    expired = stuck.filter(
-        stage__in=[JobStage.RENDERING, JobStage.POSTPROCESSING], lease_expires_at__lt=now
-    )
-    # Waiting for a worker is normal for a while; only long waits suggest a lost message.
-    waiting = stuck.filter(
-        stage__in=[JobStage.QUEUED, JobStage.RENDERED], created_at__lt=now - REQUEUE_AFTER
-    )
-    for job in [*expired, *waiting]:
+    for job in jobs_stalled(waited=REQUEUE_AFTER):
         # At most one re-send per job per REQUEUE_AFTER, so a long queue is not flooded.
         if not cache.add(f"reap:{job.pk}", "1", timeout=int(REQUEUE_AFTER.total_seconds())):
             continue

@@ -9,33 +9,9 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import ApiKey, Block, Follow, Notification, User
+from tests.support.errors import assert_error
 
 PASSWORD = "correct horse battery staple"  # what tests.factories.UserFactory sets
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-}
-
-
-def assert_error(response, status: int, *, code: str, param: str | None = None) -> dict:
-    """The response is exactly the one error shape, with this status, code and param."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == ERROR_TYPES[status]
-    assert error["code"] == code
-    assert error["param"] == param
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error
 
 
 def accounts_state() -> dict[str, list[dict]]:
@@ -94,3 +70,6 @@ def page(client, url: str, **params) -> dict:
 
 def handles(body: dict) -> list[str]:
     return [row["user"]["handle"] for row in body["data"]]
+
+
+__all__ = ["assert_error"]

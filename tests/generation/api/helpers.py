@@ -7,17 +7,7 @@ import io
 from PIL import Image
 
 from generation.models import Clip, GenerationJob, JobAttempt, JobEvent
-
-
-def assert_error(response, status: int, *, code: str, param: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert list(body) == ["error"]
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["code"] == code
-    assert body["error"]["param"] == param
-    assert body["error"]["message"]
-    return body["error"]
+from tests.support.errors import assert_error
 
 
 def png_bytes(size=(64, 96), color=(200, 40, 40)) -> bytes:
@@ -39,3 +29,6 @@ def generation_state() -> dict[str, int]:
         "events": JobEvent.objects.count(),
         "clips": Clip.objects.count(),
     }
+
+
+__all__ = ["assert_error"]

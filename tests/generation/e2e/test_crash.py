@@ -16,6 +16,7 @@ from generation.models import Clip, GenerationJob, JobAttempt, JobStatus
 from generation.tasks import reap
 from tests.factories import UserFactory
 from tests.fixtures import client_for, start_worker, wait_for
+from tests.generation.e2e.helpers import job_of, wait_finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -33,16 +34,7 @@ def _job(api) -> GenerationJob:
         },
         format="json",
     ).json()
-    return GenerationJob.objects.get(pk=body["data"][0]["id"].removeprefix("video_"))
-
-
-def _wait_done(job: GenerationJob, timeout: float = 180) -> GenerationJob:
-    def done():
-        job.refresh_from_db()
-        return job.is_terminal
-
-    wait_for(done, timeout, f"job {job.public_id} to finish", interval=0.2)
-    return job
+    return job_of(body)
 
 
 def _files(root: Path) -> list[str]:
@@ -90,7 +82,7 @@ def test_sigkill_of_the_pool_process_mid_stage_completes_once(tmp_path, point, s
         time.sleep(0.05)
         victim = int(marker.read_text())
         os.kill(victim, signal.SIGKILL)
-        job = _wait_done(job)
+        job = wait_finished(job)
         _assert_exactly_once(job, lost_stage=stage)
     finally:
         worker.stop()
@@ -119,7 +111,7 @@ def test_sigkill_of_the_whole_worker_is_recovered_by_another(tmp_path):
     try:
         job.refresh_from_db()
         wait_for(lambda: reap() >= 1, 30, "the reaper to re-send the job", interval=0.5)
-        job = _wait_done(job)
+        job = wait_finished(job)
         _assert_exactly_once(job, lost_stage="rendering")
     finally:
         second.stop()

@@ -13,6 +13,7 @@ import websockets
 from generation.models import Clip, GenerationJob, JobAttempt, JobStatus
 from tests.factories import UserFactory
 from tests.fixtures import client_for, wait_for
+from tests.generation.e2e.helpers import job_of, wait_finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +76,7 @@ def test_cancel_stops_a_running_render_within_a_second(generation_worker):
         },
         format="json",
     ).json()["data"][0]
-    job = GenerationJob.objects.get(pk=long_job["id"].removeprefix("video_"))
+    job = job_of({"data": [long_job]})
 
     def rendering():
         job.refresh_from_db()
@@ -101,11 +102,5 @@ def test_cancel_stops_a_running_render_within_a_second(generation_worker):
         {"prompt": "a cube slides", "seconds": 1, "size": "512x512"},
         format="json",
     ).json()["data"][0]
-    follow = GenerationJob.objects.get(pk=quick["id"].removeprefix("video_"))
-
-    def finished():
-        follow.refresh_from_db()
-        return follow.is_terminal
-
-    wait_for(finished, 120, "the next job to finish", interval=0.2)
+    follow = wait_finished(job_of({"data": [quick]}), 120)
     assert follow.status == JobStatus.COMPLETED

@@ -9,21 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation.models import GenerationJob, JobStatus
+from generation.models import JobStatus
 from tests.factories import UserFactory
-from tests.fixtures import client_for, wait_for
+from tests.fixtures import client_for
 from tests.generation.api.helpers import upload
+from tests.generation.e2e.helpers import job_of, wait_finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _finished(job: GenerationJob, timeout: float = 120) -> GenerationJob:
-    def done():
-        job.refresh_from_db()
-        return job.is_terminal
-
-    wait_for(done, timeout, f"{job.public_id} to finish", interval=0.2)
-    return job
 
 
 def test_input_reference_is_the_first_frame(generation_worker):
@@ -40,7 +32,7 @@ def test_input_reference_is_the_first_frame(generation_worker):
         },
         format="multipart",
     ).json()
-    job = _finished(GenerationJob.objects.get(pk=body["data"][0]["id"].removeprefix("video_")))
+    job = wait_finished(job_of(body), 120)
     assert job.status == JobStatus.COMPLETED
     with job.clip.video.open("rb") as handle, av.open(io.BytesIO(handle.read())) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from generation.models import GenerationJob, JobStatus
+from generation.models import JobStatus
 from tests.factories import UserFactory
-from tests.fixtures import client_for, start_worker, wait_for
+from tests.fixtures import client_for, start_worker
+from tests.generation.e2e.helpers import job_of, wait_finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _finished(job: GenerationJob, timeout: float = 120) -> GenerationJob:
-    def done():
-        job.refresh_from_db()
-        return job.is_terminal
-
-    wait_for(done, timeout, f"{job.public_id} to finish", interval=0.2)
-    return job
 
 
 def test_a_failed_job_is_retried_to_completion(tmp_path):
@@ -35,13 +27,13 @@ def test_a_failed_job_is_retried_to_completion(tmp_path):
             {"prompt": "a cube slides", "seconds": 1, "size": "512x512"},
             format="json",
         ).json()
-        job = _finished(GenerationJob.objects.get(pk=body["data"][0]["id"].removeprefix("video_")))
+        job = wait_finished(job_of(body), 120)
         assert job.status == JobStatus.FAILED and job.error_code == "generation_failed"
         assert job.counts_against_quota is False
         assert "InjectedFault" in job.attempts.get().error
         retried = api.post(f"/api/v1/generations/{job.public_id}/retry")
         assert retried.status_code == 200 and retried.json()["status"] == "queued"
-        job = _finished(job)
+        job = wait_finished(job, 120)
         assert job.status == JobStatus.COMPLETED and job.counts_against_quota is True
         assert [a.outcome for a in job.attempts.filter(stage="rendering").order_by("id")] == [
             "error",
