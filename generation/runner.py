@@ -447,7 +447,19 @@ def finish_cancelled(job_id, attempt: JobAttempt, worker: str) -> None:
         _end_attempt(attempt, JobAttempt.Outcome.CANCELLED)
         transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
         if not job.is_terminal:
-            job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            stop = job.annotations.get("stop")
+            if stop:
+                # Stopped for a safety reason (generation.services.job_stop), not by its owner.
+                job_finish(
+                    job,
+                    worker,
+                    status=JobStatus.BLOCKED,
+                    action="blocked",
+                    code=stop["code"],
+                    message=stop["reason"],
+                )
+            else:
+                job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
 
 
 def finish_failed(

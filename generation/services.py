@@ -477,6 +477,74 @@ def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
     return job
 
 
+def job_stop(*, job: GenerationJob, actor: str, code: str, reason: str) -> GenerationJob:
+    """Stops a job for a safety reason (a revoked cameo, a removed parent, a moderation hold):
+    it ends ``blocked`` with ``code`` and ``reason`` and never yields a clip.
+
+    A job nobody owns right now is blocked here. A running one is told to stop and keeps the
+    reason in ``annotations["stop"]``, so the worker ends it ``blocked`` too; should it reach
+    completion first, the gates' second check refuses it there. ``actor`` is ``user:<id>``,
+    ``staff:<id>`` or ``system``. A finished job is returned unchanged.
+    """
+    from generation.tasks import signal_cancel
+
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_terminal:
+            return job
+        job.cancel_requested_at = timezone.now()
+        job.annotations = {**job.annotations, "stop": {"code": code, "reason": reason}}
+        fields = ["cancel_requested_at", "annotations"]
+        if job.stage in {JobStage.QUEUED, JobStage.RENDERED}:
+            job.status = JobStatus.BLOCKED
+            job.stage = JobStage.DONE
+            job.error_code = code
+            job.error_message = reason[:2000]
+            job.completed_at = timezone.now()
+            _drop_intermediate(job)
+            fields += ["status", "stage", "error_code", "error_message", "completed_at"]
+            fields.append("intermediate")
+        job.save(update_fields=fields)
+        job_event_record(job, actor, action="stopped", code=code)
+        job_publish(job, "job.failed" if job.is_terminal else "job.updated")
+    signal_cancel(job.pk)
+    return job
+
+
+def clip_remove(*, clip, actor: str, reason: str, code: str = "removed") -> bool:
+    """Takes a clip down: from then on no feed, URL or signed link serves it. The files stay
+    (moderation may need them, and a reversal restores the clip); the removal is recorded in the
+    job's event log. Returns False when the clip was already removed."""
+    from generation.models import Clip
+
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().select_related("job").get(pk=clip.pk)
+        if clip.removed_at is not None:
+            return False
+        clip.removed_at = timezone.now()
+        clip.removal_reason = f"{code}: {reason}"[:200]
+        clip.save(update_fields=["removed_at", "removal_reason"])
+        job_event_record(clip.job, actor, action="clip_removed", code=code, reason=reason)
+        job_publish(clip.job, "job.updated")
+    return True
+
+
+def clip_restore(*, clip, actor: str, reason: str) -> bool:
+    """Reverses :func:`clip_remove` (an overturned decision). Returns False when it was live."""
+    from generation.models import Clip
+
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().select_related("job").get(pk=clip.pk)
+        if clip.removed_at is None:
+            return False
+        clip.removed_at = None
+        clip.removal_reason = ""
+        clip.save(update_fields=["removed_at", "removal_reason"])
+        job_event_record(clip.job, actor, action="clip_restored", reason=reason)
+        job_publish(clip.job, "job.updated")
+    return True
+
+
 def job_retry(*, job: GenerationJob, actor: User) -> GenerationJob:
     """Runs a failed job again under the same id and parameters."""
     from generation.tasks import enqueue_render
