@@ -171,8 +171,19 @@ class JobEvent(models.Model):
         return f"{self.job_id} -> {self.status}/{self.stage}"
 
 
+class ClipAudience(models.TextChoices):
+    ONLY_ME = "only_me"  # a draft, or a post its creator keeps to themself
+    FOLLOWERS = "followers"
+    PUBLIC = "public"
+
+
 class Clip(models.Model):
-    """The signed, watermarked output of exactly one job: a private draft until published."""
+    """The signed, watermarked output of exactly one job: a private draft until published.
+
+    Publication and safety state live here, below every app that reads it, so that feeds,
+    lineage views, cameo appearances and media URLs all apply the same rule
+    (generation.selectors.clip_visible_to).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # Safety: one job, one clip — the unique key is what makes a redelivered task harmless.
@@ -195,6 +206,19 @@ class Clip(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True)
     removal_reason = models.CharField(max_length=200, blank=True)
+    # Who may see it: set when its creator publishes it (feed); a draft is ``only_me``.
+    audience = models.CharField(
+        max_length=16, choices=ClipAudience.choices, default=ClipAudience.ONLY_ME
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    # The creator's per-post setting: may others remix it (remix rules).
+    allow_remix = models.BooleanField(default=True)
+    # Moderation state: held for review (shown to nobody but its creator and staff until a
+    # decision), age-restricted (never shown to teen accounts), and labels shown with it.
+    held_at = models.DateTimeField(null=True, blank=True)
+    hold_reason = models.CharField(max_length=200, blank=True)
+    age_restricted = models.BooleanField(default=False)
+    labels = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-id"], name="clip_user_idx")]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from core.errors import NotFound
-from generation.models import Clip, GenerationJob, parse_public_id
+from generation.models import Clip, ClipAudience, GenerationJob, parse_public_id
 
 
 def jobs_for_owner(*, user) -> QuerySet:
@@ -48,6 +48,60 @@ def clip_viewers_ok(*, clip: Clip, user) -> bool:
     """Who may fetch a draft's media: its creator (the cameo app widens this to the owners of
     cameos in it, through the same function)."""
     return user is not None and user.is_authenticated and clip.user_id == user.pk
+
+
+def clip_visible_to(*, clip: Clip, user) -> bool:
+    """Whether ``user`` may see ``clip`` (its post, its place in a lineage view, its media).
+
+    - A removed clip, or one whose job was deleted, is seen by nobody.
+    - Its creator always sees it (a held clip included); staff see it unless removed.
+    - Anybody else only when it is published to them: ``public``, or ``followers`` and they
+      follow the creator; never when either has blocked the other, when it is held for review,
+      or when it is age-restricted and they are a teen.
+    """
+    from accounts.models import Follow
+    from accounts.selectors import is_blocked_either_way
+
+    if clip.removed_at is not None or clip.job.deleted_at is not None:
+        return False
+    authenticated = user is not None and user.is_authenticated
+    if authenticated and clip.user_id == user.pk:
+        return True
+    if authenticated and user.is_staff:
+        return True
+    if clip.held_at is not None or clip.audience == ClipAudience.ONLY_ME:
+        return False
+    if clip.age_restricted and (not authenticated or user.is_teen):
+        return False
+    if authenticated and is_blocked_either_way(user, clip.user):
+        return False
+    if clip.audience == ClipAudience.PUBLIC:
+        return True
+    return (
+        authenticated
+        and Follow.objects.filter(follower_id=user.pk, followee_id=clip.user_id).exists()
+    )
+
+
+def clips_visible_q(user) -> Q:
+    """The same rule as :func:`clip_visible_to` as a filter on ``Clip`` rows, for lists."""
+    from accounts.models import Follow
+    from accounts.selectors import blocked_either_way_q
+
+    live = Q(removed_at__isnull=True, job__deleted_at__isnull=True)
+    authenticated = user is not None and user.is_authenticated
+    if not authenticated:
+        return live & Q(audience=ClipAudience.PUBLIC, held_at__isnull=True, age_restricted=False)
+    if user.is_staff:
+        return live
+    shown = Q(audience=ClipAudience.PUBLIC) | Q(
+        audience=ClipAudience.FOLLOWERS,
+        user_id__in=Follow.objects.filter(follower_id=user.pk).values("followee_id"),
+    )
+    others = shown & Q(held_at__isnull=True) & ~blocked_either_way_q(user, "user_id")
+    if user.is_teen:
+        others &= Q(age_restricted=False)
+    return live & (Q(user_id=user.pk) | others)
 
 
 def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
