@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import common
 
-MODULES = ("render_previs", "media_pipeline", "generation", "watermark")
+MODULES = ("render_previs", "media_pipeline", "generation", "watermark", "provenance")
 
 
 def main(argv: list[str] | None = None) -> int:

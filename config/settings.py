@@ -295,6 +295,8 @@ MONTAGE_THROTTLE_RATES = {
     "user": env_str("THROTTLE_USER", "1200/min"),
     "ip": env_str("THROTTLE_IP", "2400/min"),
     "auth": env_str("THROTTLE_AUTH", "30/min"),
+    # Provenance verification reads whole videos: per client address, signed in or not.
+    "verify": env_str("THROTTLE_VERIFY", "30/min"),
 }
 
 # Reverse proxies in front of the service (the ingress): the client address is the n-th from
@@ -433,13 +435,27 @@ GENERATION_SIGNING_KEY = env_str("GENERATION_SIGNING_KEY")
 GENERATION_X264_PRESET = env_str("GENERATION_X264_PRESET", "veryfast")
 GENERATION_X264_CRF = env_int("GENERATION_X264_CRF", 20)
 GENERATION_TRUST_ANCHORS = env_str("GENERATION_TRUST_ANCHORS")
-if PRODUCTION and not (GENERATION_SIGNING_CERT and GENERATION_SIGNING_KEY):
+# Further signing roots to trust when verifying (PEM bundle): the roots of earlier signing
+# chains after a key rotation, so clips signed before it still verify as trusted.
+GENERATION_TRUST_ANCHORS_EXTRA = env_str("GENERATION_TRUST_ANCHORS_EXTRA")
+# A signing callback for an HSM or KMS: dotted path of a callable(data: bytes) -> signature,
+# used with GENERATION_SIGNING_CERT instead of GENERATION_SIGNING_KEY.
+GENERATION_SIGNING_CALLBACK = env_str("GENERATION_SIGNING_CALLBACK")
+if PRODUCTION and not (
+    GENERATION_SIGNING_CERT and (GENERATION_SIGNING_KEY or GENERATION_SIGNING_CALLBACK)
+):
     # Safety: production clips must be signed by the operator's certificate, never by the
     # self-made development chain.
     raise ImproperlyConfigured(
-        "MONTAGE_ENV=production needs GENERATION_SIGNING_CERT and GENERATION_SIGNING_KEY"
+        "MONTAGE_ENV=production needs GENERATION_SIGNING_CERT and GENERATION_SIGNING_KEY "
+        "(or GENERATION_SIGNING_CALLBACK)"
     )
-for _name in ("GENERATION_SIGNING_CERT", "GENERATION_SIGNING_KEY", "GENERATION_TRUST_ANCHORS"):
+for _name in (
+    "GENERATION_SIGNING_CERT",
+    "GENERATION_SIGNING_KEY",
+    "GENERATION_TRUST_ANCHORS",
+    "GENERATION_TRUST_ANCHORS_EXTRA",
+):
     _path = globals()[_name]
     if _path and not Path(_path).is_file():
         raise ImproperlyConfigured(f"{_name} names a file that does not exist: {_path}")
@@ -456,3 +472,13 @@ GENERATION_MAX_PIXEL_FRAMES = env_int("GENERATION_MAX_PIXEL_FRAMES", 720 * 1280 
 GENERATION_WATERMARK_KEY = env_str("GENERATION_WATERMARK_KEY") or (
     "montage-watermark:" + SECRET_KEY
 )
+
+# --- Provenance verification (POST /api/v1/provenance/verify, manage.py verify_media) -----
+
+# Uploads are untrusted: read by a child process under these bounds.
+PROVENANCE_VERIFY_MAX_BYTES = env_int("PROVENANCE_VERIFY_MAX_BYTES", 100 * 1024 * 1024)
+PROVENANCE_VERIFY_MAX_PIXELS = env_int("PROVENANCE_VERIFY_MAX_PIXELS", 3840 * 2160)
+PROVENANCE_VERIFY_MAX_SECONDS = env_int("PROVENANCE_VERIFY_MAX_SECONDS", 120)
+PROVENANCE_VERIFY_MEMORY_MB = env_int("PROVENANCE_VERIFY_MEMORY_MB", 1536)
+PROVENANCE_VERIFY_CPU_SECONDS = env_int("PROVENANCE_VERIFY_CPU_SECONDS", 30)
+PROVENANCE_VERIFY_TIMEOUT_S = env_int("PROVENANCE_VERIFY_TIMEOUT_S", 30)

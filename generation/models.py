@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -222,38 +224,42 @@ class Clip(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "-id"], name="clip_user_idx")]
+        constraints = [
+            # Safety: whatever code path writes a clip row, the database refuses one whose
+            # manifest did not read back as valid or that carries no watermark payload.
+            models.CheckConstraint(
+                # has_key too: a missing key makes the IN test NULL, which a CHECK lets pass.
+                condition=models.Q(watermark__isnull=False)
+                & models.Q(manifest__has_key="state")
+                & models.Q(manifest__state__in=["valid", "trusted"]),
+                name="clip_signed_and_watermarked",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"clip {self.id} of {public_id(self.job_id)}"
 
 
 class ClipFingerprint(models.Model):
-    """The PDQ hash of one second of a clip (generation.provenance.fingerprint)."""
+    """The PDQ hash of one second of a clip (generation.provenance.fingerprint).
+
+    ``bands`` holds the hash's sixteen 16-bit bands, each as ``band << 16 | value``; a GIN index
+    on it answers "which stored hashes share a band value with these probes" without a scan
+    (multi-index hashing), and a generated ``hash_bits bit(256)`` column (migration 0006) lets
+    Postgres compute exact Hamming distances on the candidates it finds.
+    """
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="fingerprints")
     second = models.PositiveIntegerField()
     hash = models.BinaryField(max_length=32)
     quality = models.PositiveSmallIntegerField()
+    bands = ArrayField(models.IntegerField(), default=list)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["clip", "second"], name="fingerprint_clip_second")
         ]
+        indexes = [GinIndex(fields=["bands"], name="fingerprint_bands_gin")]
 
     def __str__(self) -> str:
         return f"{self.clip_id}@{self.second}s"
-
-
-class FingerprintBand(models.Model):
-    """One 16-bit band of a fingerprint: the index that finds near-identical hashes without a
-    scan (multi-index hashing)."""
-
-    fingerprint = models.ForeignKey(ClipFingerprint, on_delete=models.CASCADE, related_name="bands")
-    band = models.PositiveSmallIntegerField()
-    value = models.IntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["band", "value"], name="fingerprint_band_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.band}:{self.value}"

@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils.module_loading import import_string
 
 from generation.engines.base import Cancelled, RenderResult
 from generation.faults import checkpoint
@@ -28,15 +29,23 @@ from generation.media.watermark import apply_watermark, watermark_text
 from generation.models import GenerationJob, JobKind
 from generation.provenance.c2pa_sign import (
     ClipManifest,
+    ConsentReference,
     Parent,
     SoftBinding,
     read_manifest,
     sign_mp4,
 )
 from generation.provenance.fingerprint import fingerprint_frames
-from generation.provenance.keys import SigningCredentials, dev_credentials, load_credentials
+from generation.provenance.keys import (
+    SigningCredentials,
+    callback_credentials,
+    dev_credentials,
+    load_credentials,
+    with_extra_anchors,
+)
 from generation.provenance.watermark import ALG as WATERMARK_ALG
 from generation.provenance.watermark import clip_payload
+from generation.provenance.watermark import decode as decode_watermark
 from generation.provenance.watermark import embed as embed_watermark
 
 RELATIONS = {JobKind.REMIX: "remix", JobKind.EXTEND: "extension", JobKind.EDIT: "edit"}
@@ -55,15 +64,33 @@ def signing_credentials() -> SigningCredentials:
     global _credentials
     with _credentials_lock:
         if _credentials is None:
-            if settings.GENERATION_SIGNING_CERT and settings.GENERATION_SIGNING_KEY:
-                _credentials = load_credentials(
+            anchors = settings.GENERATION_TRUST_ANCHORS or None
+            if settings.GENERATION_SIGNING_CERT and settings.GENERATION_SIGNING_CALLBACK:
+                credentials = callback_credentials(
+                    settings.GENERATION_SIGNING_CERT,
+                    import_string(settings.GENERATION_SIGNING_CALLBACK),
+                    trust_anchors_path=anchors,
+                )
+            elif settings.GENERATION_SIGNING_CERT and settings.GENERATION_SIGNING_KEY:
+                credentials = load_credentials(
                     settings.GENERATION_SIGNING_CERT,
                     settings.GENERATION_SIGNING_KEY,
-                    trust_anchors_path=settings.GENERATION_TRUST_ANCHORS or None,
+                    trust_anchors_path=anchors,
                 )
             else:
-                _credentials = dev_credentials(settings.GENERATION_SIGNING_DIR)
+                credentials = dev_credentials(settings.GENERATION_SIGNING_DIR)
+            extra = settings.GENERATION_TRUST_ANCHORS_EXTRA
+            _credentials = with_extra_anchors(
+                credentials, Path(extra).read_bytes() if extra else None
+            )
         return _credentials
+
+
+def signing_credentials_reset() -> None:
+    """Forgets the loaded credentials (after a key rotation, and in tests)."""
+    global _credentials
+    with _credentials_lock:
+        _credentials = None
 
 
 @dataclass
@@ -84,6 +111,19 @@ def _watermark_phase(job: GenerationJob) -> float:
     # Each clip starts its watermark path at a different point, so no single crop window
     # removes it from every clip.
     return (job.id.int % 997) / 997
+
+
+def _consent(job: GenerationJob) -> tuple[ConsentReference, ...]:
+    """The consent-ledger entries that permitted each cameo in the clip, as the consent gate
+    recorded them on the job when it was created."""
+    return tuple(
+        ConsentReference(
+            ledger_entry_id=entry["ledger_entry_id"],
+            cameo_id=entry["cameo_id"],
+            details=entry.get("details") or {},
+        )
+        for entry in job.annotations.get("consent", [])
+    )
 
 
 def _parent(job: GenerationJob) -> Parent | None:
@@ -118,6 +158,20 @@ def watermark_payload(job: GenerationJob) -> bytes:
     raise RuntimeError("no free watermark payload")  # 8 collisions in a row: a broken hash
 
 
+class WatermarkMissing(Exception):
+    """The frames do not carry the clip's watermark: they must never become a clip."""
+
+
+def watermark_check(frames: np.ndarray, payload: bytes) -> None:
+    """Reads the payload back from a sample of the marked frames (every 8th, a quarter of the
+    resolution: the mark lives on a 64x64 grid, so this keeps all of it) and raises
+    :class:`WatermarkMissing` unless it is exactly ``payload``. ~10 ms for a 4 s 720p clip."""
+    sample = frames[::8, ::4, ::4]
+    found = decode_watermark(sample, settings.GENERATION_WATERMARK_KEY.encode()).payload
+    if found != payload:
+        raise WatermarkMissing(f"watermark reads back as {found!r}, not {payload!r}")
+
+
 def produce(
     *,
     job: GenerationJob,
@@ -140,6 +194,8 @@ def produce(
     payload = watermark_payload(job)
     # Safety: every clip carries the invisible mark that leads back to it without metadata.
     embed_watermark(frames, payload, settings.GENERATION_WATERMARK_KEY.encode())
+    # Safety: the mark must read back before anything is encoded or signed.
+    watermark_check(frames, payload)
     # Hashed from the frames as published (both marks drawn), so copies of the file match.
     fingerprints = fingerprint_frames(frames, result.fps)
     encode_settings = EncodeSettings(
@@ -171,6 +227,7 @@ def produce(
             engine_name=job.engine,
             engine_version=job.engine_version,
             parent=_parent(job),
+            consent=_consent(job),
             soft_bindings=(SoftBinding(alg=WATERMARK_ALG, value=payload),),
         )
         sign_mp4(raw, signed, clip=manifest, credentials=credentials)

@@ -107,31 +107,40 @@ def clips_visible_q(user) -> Q:
 def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
     """Clips whose fingerprints are within PDQ's match distance of ``hashes`` (per-second
     hashes of a video), best first: how many of the query's seconds matched, and how closely.
-    One query whatever the index size: the band probes select the candidate hashes."""
-    from django.db.models import Q
 
-    from generation.models import ClipFingerprint, FingerprintBand
-    from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, distance, probes
+    Constant work whatever the index size. By the pigeonhole principle a stored hash within
+    distance 31 of a query hash differs in at most one bit in at least one of the 16 bands, so
+    probing every band's value and its one-bit neighbours (the GIN index) finds every match;
+    Postgres then keeps only candidates whose exact distance is within the threshold.
+    """
+    from django.db import connection, transaction
+
+    from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, probe_codes
 
     usable = [h for h in hashes if h.quality >= MIN_QUALITY]
     if not usable:
         return []
-    pairs = {pair for h in usable for pair in probes(h.hash)}
-    condition = Q()
-    for band in range(16):
-        values = [value for b, value in pairs if b == band]
-        if values:
-            condition |= Q(band=band, value__in=values)
-    candidate_ids = FingerprintBand.objects.filter(condition).values("fingerprint_id").distinct()
-    candidates = ClipFingerprint.objects.filter(pk__in=candidate_ids).values_list("clip_id", "hash")
+    parts, params = [], []
+    for h in usable:
+        parts.append(
+            "SELECT clip_id, %s AS second, bit_count(hash_bits # %s::bit(256)) AS d "
+            "FROM generation_clipfingerprint WHERE bands && %s::int[]"
+        )
+        params += [h.second, "".join(f"{byte:08b}" for byte in h.hash), probe_codes(h.hash)]
+    sql = (
+        f"SELECT clip_id, second, min(d) FROM ({' UNION ALL '.join(parts)}) AS c "
+        "WHERE d <= %s GROUP BY clip_id, second"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Postgres cannot estimate an overlap with hundreds of probe codes and guesses that
+        # most rows match, so it would scan the table (~1.5 s at 20,000 clips, and linear);
+        # through the GIN index the same lookup takes about a millisecond.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(sql, [*params, MATCH_DISTANCE])
+        rows = cursor.fetchall()
     best: dict = {}
-    for clip_id, digest in candidates:
-        digest = bytes(digest)
-        for query in usable:
-            d = distance(query.hash, digest)
-            if d <= MATCH_DISTANCE:
-                seconds = best.setdefault(clip_id, {})
-                seconds[query.second] = min(d, seconds.get(query.second, d))
+    for clip_id, second, d in rows:
+        best.setdefault(clip_id, {})[second] = d
     ranked = sorted(
         best.items(), key=lambda item: (-len(item[1]), sum(item[1].values()) / len(item[1]))
     )

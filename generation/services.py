@@ -617,18 +617,16 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
 
 def clip_fingerprints_store(*, clip, hashes) -> int:
     """Indexes a clip's per-second PDQ hashes (flat, low-quality frames are left out)."""
-    from generation.models import ClipFingerprint, FingerprintBand
-    from generation.provenance.fingerprint import MIN_QUALITY, bands
+    from generation.models import ClipFingerprint
+    from generation.provenance.fingerprint import MIN_QUALITY, band_codes
 
-    kept = [h for h in hashes if h.quality >= MIN_QUALITY]
     rows = ClipFingerprint.objects.bulk_create(
-        [ClipFingerprint(clip=clip, second=h.second, hash=h.hash, quality=h.quality) for h in kept]
-    )
-    FingerprintBand.objects.bulk_create(
         [
-            FingerprintBand(fingerprint=row, band=band, value=value)
-            for row, h in zip(rows, kept, strict=True)
-            for band, value in enumerate(bands(h.hash))
+            ClipFingerprint(
+                clip=clip, second=h.second, hash=h.hash, quality=h.quality, bands=band_codes(h.hash)
+            )
+            for h in hashes
+            if h.quality >= MIN_QUALITY
         ]
     )
     return len(rows)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation import apis
+from generation import apis, verify_apis
 
 # The OpenAI Videos API, mounted at /v1/.
 openai_urlpatterns = [
@@ -36,4 +36,9 @@ urlpatterns = [
         name="generation-content",
     ),
     path("media/<str:token>", apis.SignedMediaApi.as_view(), name="signed-media"),
+    path(
+        "provenance/verify",
+        verify_apis.ProvenanceVerifyApi.as_view(),
+        name="provenance-verify",
+    ),
 ]

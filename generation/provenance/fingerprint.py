@@ -72,6 +72,16 @@ def bands(digest: bytes) -> list[int]:
     return [int(w) for w in words]
 
 
+def band_codes(digest: bytes) -> list[int]:
+    """The bands as the index stores them: ``band << 16 | value``."""
+    return [(band << BAND_BITS) | value for band, value in enumerate(bands(digest))]
+
+
+def probe_codes(digest: bytes) -> list[int]:
+    """:func:`probes` as index codes."""
+    return [(band << BAND_BITS) | value for band, value in probes(digest)]
+
+
 def probes(digest: bytes) -> list[tuple[int, int]]:
     """(band, value) pairs to look up: every band's value and its one-bit neighbours."""
     out = []

@@ -19,11 +19,12 @@ C2PA claim-signing EKU pass only when the trust configuration lists them, which
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -81,6 +82,79 @@ class SigningCredentials:
         return c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(self.alg, self.cert_chain_pem, self.private_key_pem, self.tsa_url)
         )
+
+
+@dataclass(frozen=True)
+class CallbackCredentials:
+    """Credentials whose private key never enters this process: ``sign(data) -> signature``
+    is called for each manifest (an HSM, a cloud KMS, a signing service). The signature is
+    what C2PA expects for ``alg``: for ECDSA DER or raw r||s (c2pa accepts both, as KMS APIs
+    return DER), for Ed25519 the 64 signature bytes, for PS256 the RSASSA-PSS signature."""
+
+    cert_chain_pem: bytes
+    sign: Callable[[bytes], bytes]
+    alg: str
+    trust_anchors_pem: bytes | None = None
+    tsa_url: str | None = None
+
+    @cached_property
+    def leaf(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificates(self.cert_chain_pem)[0]
+
+    def make_signer(self) -> c2pa.Signer:
+        return c2pa.Signer.from_callback(
+            self.sign,
+            getattr(c2pa.C2paSigningAlg, self.alg.upper()),
+            self.cert_chain_pem.decode(),
+            self.tsa_url,
+        )
+
+
+def callback_credentials(
+    cert_chain_path: str | os.PathLike,
+    sign: Callable[[bytes], bytes],
+    *,
+    trust_anchors_path: str | os.PathLike | None = None,
+    tsa_url: str | None = None,
+) -> CallbackCredentials:
+    """Credentials for a key held elsewhere: the leaf's chain from a file, the signing done by
+    ``sign``. The leaf is checked like any other; its public key decides the algorithm."""
+    try:
+        chain = x509.load_pem_x509_certificates(Path(cert_chain_path).read_bytes())
+    except ValueError as exc:
+        raise SigningConfigurationError(f"the certificate chain is not PEM: {exc}") from exc
+    problems = certificate_problems(chain[0])
+    if problems:
+        raise SigningConfigurationError("; ".join(problems))
+    public = chain[0].public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        by_curve = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+        alg = by_curve.get(public.curve.name)
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        alg = "ed25519"
+    elif isinstance(public, rsa.RSAPublicKey) and public.key_size >= 2048:
+        alg = "ps256"
+    else:
+        alg = None
+    if alg is None:
+        raise SigningConfigurationError("the signing certificate's key type is not allowed by C2PA")
+    return CallbackCredentials(
+        cert_chain_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain),
+        sign=sign,
+        alg=alg,
+        trust_anchors_pem=Path(trust_anchors_path).read_bytes() if trust_anchors_path else None,
+        tsa_url=tsa_url,
+    )
+
+
+def with_extra_anchors(credentials, extra_pem: bytes | None):
+    """``credentials`` also trusting ``extra_pem`` (the roots of earlier signing chains, kept
+    after a rotation so that clips signed before it still verify as trusted)."""
+    if not extra_pem:
+        return credentials
+    current = credentials.trust_anchors_pem or b""
+    joined = current.rstrip(b"\n") + b"\n" + extra_pem if current else extra_pem
+    return dataclasses.replace(credentials, trust_anchors_pem=joined)
 
 
 def algorithm_for(key) -> str:

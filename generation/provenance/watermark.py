@@ -315,6 +315,34 @@ def mean_luma(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(luma.astype(np.float32))[None, None]
 
 
+class LumaMean:
+    """The mean luma of frames added one at a time, for decoding a video as it is decoded
+    (memory for one frame, not the whole clip). Frames must all have the same size."""
+
+    def __init__(self) -> None:
+        self._total: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        """Adds an RGB frame (H, W, 3) or a luma plane (H, W), such as a decoder's Y plane
+        (luma up to scale and offset, which decoding does not mind)."""
+        if frame.ndim == 3:
+            frame = frame.astype(np.float32) @ np.array(LUMA, dtype=np.float32)
+        if self._total is None:
+            # Integer sums of 8-bit planes are exact and several times faster than float.
+            integral = frame.dtype == np.uint8 and frame.ndim == 2
+            self._total = np.zeros(frame.shape, dtype=np.uint32 if integral else np.float64)
+        elif self._total.shape != frame.shape:
+            raise ValueError("frames change size mid-video")
+        np.add(self._total, frame, out=self._total, casting="unsafe")
+        self.count += 1
+
+    def mean(self) -> torch.Tensor:
+        if self._total is None:
+            raise ValueError("no frames to decode")
+        return torch.from_numpy((self._total / self.count).astype(np.float32))[None, None]
+
+
 def _whiten(luma: torch.Tensor) -> torch.Tensor:
     """The picture's own still content competes with the mark once frames are averaged (a
     static shot adds the same scene to every frame). Subtracting a local mean about two cells
@@ -324,18 +352,32 @@ def _whiten(luma: torch.Tensor) -> torch.Tensor:
     ky = 2 * math.ceil(height / GRID) + 1
     kx = 2 * math.ceil(width / GRID) + 1
     padded = F.pad(luma, (kx // 2, kx // 2, ky // 2, ky // 2), mode="replicate")
-    detail = luma - F.avg_pool2d(padded, (ky, kx), stride=1)
+    detail = luma - _box_mean(padded[0, 0], ky, kx)[None, None]
     limit = float(detail.abs().median()) * 4 + 1e-3
     return detail.clamp(-limit, limit)
+
+
+def _box_mean(image: torch.Tensor, ky: int, kx: int) -> torch.Tensor:
+    """``avg_pool2d(image, (ky, kx), stride=1)`` by summed-area table: constant work per pixel
+    instead of ky*kx (a 41x25 window on a 720p frame is ~40x faster this way)."""
+    table = F.pad(image.to(torch.float64).cumsum(0).cumsum(1), (1, 0, 1, 0))
+    total = table[ky:, kx:] - table[:-ky, kx:] - table[ky:, :-kx] + table[:-ky, :-kx]
+    return (total / (ky * kx)).to(image.dtype)
 
 
 def soft_bits(frames: np.ndarray, key: bytes) -> tuple[np.ndarray, float, tuple]:
     """(soft coded bits, pilot correlation, crop) for ``frames`` under ``key``: the channel's
     output before error correction, for ``decode`` and for measuring raw bit accuracy."""
-    luma = _whiten(mean_luma(frames))
+    return _soft_bits_of_mean(mean_luma(frames), key)
+
+
+def _soft_bits_of_mean(
+    mean: torch.Tensor, key: bytes, fractions: tuple[float, ...] = CROP_FRACTIONS
+) -> tuple[np.ndarray, float, tuple]:
+    luma = _whiten(mean)
     pattern = _pattern(key)
     with torch.inference_mode():
-        sync, crop, canvas, covered = _align(luma, pattern)
+        sync, crop, canvas, covered = _align(luma, pattern, fractions)
         # Adjoint of the 2x bilinear upsampling, near enough: the mean of each cell's samples.
         cells = F.avg_pool2d(canvas[None, None], 2)[0, 0].numpy()
         weight = F.avg_pool2d(covered[None, None], 2)[0, 0].numpy()
@@ -351,7 +393,22 @@ def soft_bits(frames: np.ndarray, key: bytes) -> tuple[np.ndarray, float, tuple]
 def decode(frames: np.ndarray, key: bytes) -> DecodeResult:
     """Read the payload from ``frames`` (uint8 RGB, (T, H, W, 3), any size, any subset of the
     marked frames, up to a 20% crop of each side)."""
-    soft, sync, crop = soft_bits(frames, key)
+    return decode_mean(mean_luma(frames), key)
+
+
+def decode_mean(mean: torch.Tensor, key: bytes) -> DecodeResult:
+    """:func:`decode` from the frames' mean luma (``mean_luma`` or :class:`LumaMean`).
+
+    Most copies are not cropped: the uncropped alignment is tried first, and the search over
+    crops (~120 correlations) runs only when that one does not give a valid payload.
+    """
+    first = _decode_soft(*_soft_bits_of_mean(mean, key, (1.0,)))
+    if first.payload is not None:
+        return first
+    return _decode_soft(*_soft_bits_of_mean(mean, key))
+
+
+def _decode_soft(soft: np.ndarray, sync: float, crop: tuple) -> DecodeResult:
     info = _viterbi(soft)
     data = np.packbits(info).tobytes()
     payload, crc = data[:PAYLOAD_BYTES], data[PAYLOAD_BYTES:]
@@ -371,7 +428,7 @@ def decode(frames: np.ndarray, key: bytes) -> DecodeResult:
     )
 
 
-def _align(luma: torch.Tensor, pattern: _Pattern):
+def _align(luma: torch.Tensor, pattern: _Pattern, fractions: tuple[float, ...] = CROP_FRACTIONS):
     """Find which part of the original frame ``luma`` shows: every kept fraction in
     ``CROP_FRACTIONS`` for height and width, every half-cell offset, scored by normalised
     correlation with the pilot. Returns (score, crop, high-passed canvas at RES x RES with the
@@ -380,8 +437,8 @@ def _align(luma: torch.Tensor, pattern: _Pattern):
     ref_sq = ref.square()
     best = (-np.inf, None)
     resized = {}
-    for fh in CROP_FRACTIONS:
-        for fw in CROP_FRACTIONS:
+    for fh in fractions:
+        for fw in fractions:
             h, w = round(RES * fh), round(RES * fw)
             if (h, w) not in resized:
                 image = F.interpolate(luma, size=(h, w), mode="bilinear", antialias=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.services import user_block, user_follow
 from generation.models import Clip, ClipAudience, GenerationJob, JobStage, JobStatus
 from generation.selectors import clip_visible_to, clips_visible_q
-from tests.factories import TeenFactory, UserFactory
+from tests.factories import TeenFactory, UserFactory, clip_row_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,15 @@ def _clip(owner, **fields) -> Clip:
         stage=JobStage.DONE,
     )
     return Clip.objects.create(
-        job=job, user=owner, duration_s=2, width=512, height=512, bytes=1, sha256="0" * 64, **fields
+        **clip_row_fields(),
+        job=job,
+        user=owner,
+        duration_s=2,
+        width=512,
+        height=512,
+        bytes=1,
+        sha256="0" * 64,
+        **fields,
     )
 
 
@@ -59,7 +67,7 @@ VIEWERS = ["owner", "follower", "stranger", "blocked", "staff", "teen", "anonymo
 CASES = {
     # clip state -> viewers who see it
     "draft": ({}, {"owner", "staff"}),
-    "public": ({"audience": ClipAudience.PUBLIC}, set(VIEWERS)),
+    "public": ({"audience": ClipAudience.PUBLIC}, set(VIEWERS) - {"blocked"}),
     "followers": ({"audience": ClipAudience.FOLLOWERS}, {"owner", "follower", "staff", "teen"}),
     "held": ({"audience": ClipAudience.PUBLIC, "held_at": timezone.now()}, {"owner", "staff"}),
     "age_restricted": (

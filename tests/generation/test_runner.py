@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from generation.models import GenerationJob, JobAttempt, JobStage, JobStatus
 from generation.runner import claim, worker_id
-from tests.factories import UserFactory
+from tests.factories import UserFactory, clip_row_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +131,7 @@ def test_the_sweep_removes_files_only_finished_jobs_left_behind(settings):
     for name in names.values():
         default_storage.save(name, ContentFile(b"x"))
     Clip.objects.create(
+        **clip_row_fields(),
         job=done,
         user=done.user,
         video=names["done_clip"],

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from generation.models import Clip, GenerationJob, JobAttempt, JobStage, JobStatus
 from generation.runner import finish_cancelled, worker_id
 from generation.services import clip_remove, clip_restore, job_stop
-from tests.factories import UserFactory
+from tests.factories import UserFactory, clip_row_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,14 @@ def test_stopping_a_finished_job_changes_nothing():
 def test_remove_and_restore_are_recorded_and_idempotent():
     job = _job(stage=JobStage.DONE, status=JobStatus.COMPLETED)
     clip = Clip.objects.create(
-        job=job, user=job.user, duration_s=2, width=512, height=512, bytes=1, sha256="0" * 64
+        **clip_row_fields(),
+        job=job,
+        user=job.user,
+        duration_s=2,
+        width=512,
+        height=512,
+        bytes=1,
+        sha256="0" * 64,
     )
     assert clip_remove(clip=clip, actor="staff:7", reason="policy", code="policy_violation")
     assert not clip_remove(clip=clip, actor="staff:7", reason="again")

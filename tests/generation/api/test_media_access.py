@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from generation.models import Clip, GenerationJob, JobStage, JobStatus
+from tests.factories import clip_row_fields
 from tests.fixtures import client_for
 from tests.generation.api.helpers import assert_error
 
@@ -34,6 +35,7 @@ def _completed(api) -> GenerationJob:
         ]
     }
     Clip.objects.create(
+        **clip_row_fields(),
         job=job,
         user=job.user,
         video=names["video.mp4"],
@@ -45,7 +47,6 @@ def _completed(api) -> GenerationJob:
         height=512,
         bytes=len(VIDEO),
         sha256="0" * 64,
-        manifest={},
     )
     GenerationJob.objects.filter(pk=job.pk).update(
         status=JobStatus.COMPLETED, stage=JobStage.DONE, progress=100, completed_at=timezone.now()

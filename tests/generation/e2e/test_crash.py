@@ -1,5 +1,7 @@
 """A job is never lost and never produces two clips: SIGKILL real worker processes at each
-stage and check that the job completes exactly once, with one set of files and no orphans."""
+stage and check that the job completes exactly once, with one set of files and no orphans —
+and, whatever point it died at (between watermarking and signing included), that the clip it
+ends with is signed and watermarked."""
 
 from __future__ import annotations
 
@@ -8,11 +10,16 @@ import signal
 import time
 from pathlib import Path
 
+import av
+import numpy as np
 import psutil
 import pytest
 from django.conf import settings
 
 from generation.models import Clip, GenerationJob, JobAttempt, JobStatus
+from generation.pipeline import signing_credentials
+from generation.provenance.c2pa_sign import read_manifest
+from generation.provenance.watermark import decode
 from generation.tasks import reap
 from tests.factories import UserFactory
 from tests.fixtures import client_for, start_worker, wait_for
@@ -54,6 +61,17 @@ def _assert_exactly_once(job: GenerationJob, *, lost_stage: str) -> None:
     assert _files(media / "intermediate" / job.id.hex) == []
     outcomes = list(job.attempts.filter(stage=lost_stage).values_list("outcome", flat=True))
     assert JobAttempt.Outcome.LOST in outcomes and outcomes[-1] == JobAttempt.Outcome.OK
+    _assert_signed_and_marked(clip)
+
+
+def _assert_signed_and_marked(clip: Clip) -> None:
+    path = Path(clip.video.path)
+    manifest = read_manifest(path, signing_credentials().trust_anchors_pem)
+    assert manifest["state"] == "trusted", manifest["failures"]
+    with av.open(str(path)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    key = settings.GENERATION_WATERMARK_KEY.encode()
+    assert decode(frames, key).payload == bytes(clip.watermark)
 
 
 @pytest.mark.parametrize(
