@@ -164,9 +164,10 @@ def recall_table(engine, say, work: Path, key: bytes) -> dict:
         frames = _render(engine, prompt, seed=100 + index)
         false += bool(_lookup(frames))
         false += watermark.decode(frames, key).payload is not None
+    copies = totals["copies"]
     say(
-        f"recall: watermark {totals['watermark']}/{totals['copies']}, fingerprint "
-        f"{totals['fingerprint']}/{totals['copies']}, either {totals['either']}/{totals['copies']}; "
+        f"recall: watermark {totals['watermark']}/{copies}, fingerprint "
+        f"{totals['fingerprint']}/{copies}, either {totals['either']}/{copies}; "
         f"false matches on {len(UNRELATED)} unrelated clips: {false}"
     )
     return {"user": user, "clips": clips}

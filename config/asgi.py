@@ -12,6 +12,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 django_asgi_app = get_asgi_application()
 
+from django.conf import settings as _settings  # noqa: E402
+
+if _settings.PROVENANCE_VERIFY_PREWARM:
+    # The verification API's media reader starts with the server, not on its first request.
+    from generation.verification import reader_start
+
+    reader_start()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs apps loaded)
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402

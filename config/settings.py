@@ -482,3 +482,6 @@ PROVENANCE_VERIFY_MAX_SECONDS = env_int("PROVENANCE_VERIFY_MAX_SECONDS", 120)
 PROVENANCE_VERIFY_MEMORY_MB = env_int("PROVENANCE_VERIFY_MEMORY_MB", 1536)
 PROVENANCE_VERIFY_CPU_SECONDS = env_int("PROVENANCE_VERIFY_CPU_SECONDS", 30)
 PROVENANCE_VERIFY_TIMEOUT_S = env_int("PROVENANCE_VERIFY_TIMEOUT_S", 30)
+# Web server processes start their media reader at start-up (about a second, ~0.9 GB of
+# address space, most of it shared libraries) rather than on the first verification.
+PROVENANCE_VERIFY_PREWARM = env_bool("PROVENANCE_VERIFY_PREWARM", ENV != "test")

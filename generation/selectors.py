@@ -127,8 +127,9 @@ def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
             "FROM generation_clipfingerprint WHERE bands && %s::int[]"
         )
         params += [h.second, "".join(f"{byte:08b}" for byte in h.hash), probe_codes(h.hash)]
+    union = " UNION ALL ".join(parts)  # constant fragments: every value is a parameter
     sql = (
-        f"SELECT clip_id, second, min(d) FROM ({' UNION ALL '.join(parts)}) AS c "
+        f"SELECT clip_id, second, min(d) FROM ({union}) AS c "  # noqa: S608
         "WHERE d <= %s GROUP BY clip_id, second"
     )
     with transaction.atomic(), connection.cursor() as cursor:

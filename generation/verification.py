@@ -44,6 +44,13 @@ def inspection_limits() -> Limits:
     )
 
 
+def reader_start() -> None:
+    """Starts this process's media reader ahead of the first verification (web servers call
+    it at start-up when ``PROVENANCE_VERIFY_PREWARM`` is on), so that request is not the one
+    to pay for starting it."""
+    shared_inspector().start(inspection_limits())
+
+
 def media_verify(*, path: str | Path, viewer=None) -> dict[str, Any]:
     """The verification report for the file at ``path`` (untrusted). Raises
     ``inspect.UnsupportedMedia`` for a type it does not read and ``inspect.InspectionFailed``

@@ -5,15 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('generation', '0004_clip_publication_state'),
+        ("generation", "0004_clip_publication_state"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='clip',
-            constraint=models.CheckConstraint(condition=models.Q(('watermark__isnull', False), ('manifest__has_key', 'state'), ('manifest__state__in', ['valid', 'trusted'])), name='clip_signed_and_watermarked'),
+            model_name="clip",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("watermark__isnull", False),
+                    ("manifest__has_key", "state"),
+                    ("manifest__state__in", ["valid", "trusted"]),
+                ),
+                name="clip_signed_and_watermarked",
+            ),
         ),
     ]

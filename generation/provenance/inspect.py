@@ -221,10 +221,27 @@ def inspect_file(
     return body
 
 
+def _warm_up() -> None:
+    """Imports and first calls done before the first request (about a second), so that
+    request pays only for its own file."""
+    import numpy as np
+
+    from generation.provenance import c2pa_sign  # noqa: F401
+    from generation.provenance.fingerprint import pdq
+    from generation.provenance.watermark import LumaMean, decode_mean
+
+    frame = np.zeros((256, 256, 3), dtype=np.uint8)
+    pdq(frame)
+    luma = LumaMean()
+    luma.add(frame[..., 0])
+    decode_mean(luma.mean(), b"warm-up")
+
+
 def _serve() -> None:
     """The child: one JSON request per line on stdin, one JSON answer per line on stdout."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the protocol
+    _warm_up()
     for line in sys.stdin:
         request = json.loads(line)
         limits = Limits(**request["limits"])
@@ -268,8 +285,12 @@ class Inspector:
         self._served = 0
         self._recycle_after = recycle_after
         self._memory_mb = 0
+        self._owner = os.getpid()
 
     def _child(self, memory_mb: int) -> subprocess.Popen:
+        if self._owner != os.getpid():
+            # Forked (a server that preloads the app): the pipes belong to the parent's child.
+            self._proc, self._owner = None, os.getpid()
         proc = self._proc
         if (
             proc is not None
@@ -293,6 +314,11 @@ class Inspector:
         self._served = 0
         self._memory_mb = memory_mb
         return self._proc
+
+    def start(self, limits: Limits) -> None:
+        """Starts the child ahead of the first request (server start-up calls this)."""
+        with self._lock:
+            self._child(limits.memory_mb)
 
     def inspect(
         self, path: str, mime: str, *, key: bytes, anchors_pem: str | None, limits: Limits
