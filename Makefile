@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench stop clean-data migrate worker schema
+.PHONY: install run test lint format bench stop clean-data migrate worker schema browser
 
 # A fresh machine needs only Python 3.11: the virtual environment and every dependency
 # (pinned torch CPU build included) come from here; re-run when pyproject.toml changes.
@@ -35,7 +35,16 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(STAMP) lint
+# The staff console's browser test drives Debian's chromium through Playwright; without a
+# chromium (and without root to install one) that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  apt-get install -y chromium >/dev/null 2>&1 || \
+	  (apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1) || \
+	  sudo -n apt-get install -y chromium >/dev/null 2>&1 || echo "make: no chromium (apt-get install -y chromium); the staff \
+	  console browser test will skip"
+
+test: $(STAMP) lint browser
 	@env_assignments="$$($(PY) -m config.testenv)" || exit 1; \
 	echo "make test: $$env_assignments"; \
 	eval "export $$env_assignments"; \

@@ -18,7 +18,17 @@ from pathlib import Path
 
 from bench import common
 
-MODULES = ("render_previs", "media_pipeline", "generation", "watermark", "provenance")
+MODULES = (
+    "render_previs",
+    "media_pipeline",
+    "generation",
+    "watermark",
+    "provenance",
+    "lineage",
+    "cameo_verify",
+    "cameo",
+    "moderation",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

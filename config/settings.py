@@ -262,6 +262,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
         "options": {"queue": "cpu"},
     },
+    # Re-sends cameo verifications whose message was lost; forgets expired challenges.
+    "cameo-sweep": {
+        "task": "cameo.sweep",
+        "schedule": 5 * 60,
+        "options": {"queue": "cpu"},
+    },
+    # Ends suspensions and temporary takedowns whose time is up.
+    "moderation-expire": {
+        "task": "moderation.expire",
+        "schedule": 5 * 60,
+        "options": {"queue": "cpu"},
+    },
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -297,6 +309,8 @@ MONTAGE_THROTTLE_RATES = {
     "auth": env_str("THROTTLE_AUTH", "30/min"),
     # Provenance verification reads whole videos: per client address, signed in or not.
     "verify": env_str("THROTTLE_VERIFY", "30/min"),
+    # Reports filed per user (moderation).
+    "report": env_str("THROTTLE_REPORT", "20/hour"),
 }
 
 # Reverse proxies in front of the service (the ingress): the client address is the n-th from
@@ -348,7 +362,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(api/v1|v1)/",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ModerationCategoryEnum": "moderation.models.Category",
+        "ProtectedTermKindEnum": "moderation.models.ProtectedTerm.Kind",
+        "CameoKindEnum": "cameo.models.CameoKind",
+        "CameoStatusEnum": "cameo.models.CameoStatus",
+        "CameoAudienceEnum": "cameo.models.Audience",
+        "CameoGrantStatusEnum": "cameo.models.GrantStatus",
+        "CameoRevocationPolicyEnum": "cameo.models.RevocationPolicy",
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -425,7 +447,16 @@ GENERATION_QUOTAS = {
 }
 # Called when a job is created and again before it completes (like MIDDLEWARE); each may
 # refuse or annotate the job. The cameo, moderation and remix apps add theirs.
-GENERATION_GATES: list[str] = []
+GENERATION_GATES: list[str] = [
+    # Consent first: later gates see the cameo annotations it writes.
+    "cameo.gates.consent_gate",
+    # Remix rules (parent visible, remixes allowed, not removed or held) after consent.
+    "remix.gates.lineage_gate",
+    # Screening runs last: it sees the annotations the gates before it wrote.
+    "moderation.gates.screening_gate",
+]
+# Remix velocity: a remix counts half as much after this many hours (trending originals).
+REMIX_VELOCITY_HALF_LIFE_HOURS = env_int("REMIX_VELOCITY_HALF_LIFE_HOURS", 6)
 # How long a worker's claim on a job stage lasts without a heartbeat before another worker may
 # take the job over (the worker renews it while it works).
 GENERATION_LEASE_SECONDS = env_int("GENERATION_LEASE_SECONDS", 60)
@@ -473,6 +504,11 @@ GENERATION_WATERMARK_KEY = env_str("GENERATION_WATERMARK_KEY") or (
     "montage-watermark:" + SECRET_KEY
 )
 
+# Fingerprint lookups probe each 16-bit band of a hash (radius 0: finds every stored hash
+# within 15 bits, ~1,000 candidates per hash at a million clips) or also its one-bit
+# neighbours (radius 1: every hash within PDQ's 31, 17x the candidates).
+FINGERPRINT_PROBE_RADIUS = env_int("FINGERPRINT_PROBE_RADIUS", 1)
+
 # --- Provenance verification (POST /api/v1/provenance/verify, manage.py verify_media) -----
 
 # Uploads are untrusted: read by a child process under these bounds.
@@ -485,3 +521,53 @@ PROVENANCE_VERIFY_TIMEOUT_S = env_int("PROVENANCE_VERIFY_TIMEOUT_S", 30)
 # Web server processes start their media reader at start-up (about a second, ~0.9 GB of
 # address space, most of it shared libraries) rather than on the first verification.
 PROVENANCE_VERIFY_PREWARM = env_bool("PROVENANCE_VERIFY_PREWARM", ENV != "test")
+
+# --- Moderation ---------------------------------------------------------------------------
+
+# Nearest-meaning thresholds (cosine similarity to a category's exemplars), per category.
+# Lower is stricter. Teen accounts and prompts with a real person's cameo subtract the margins.
+MODERATION_THRESHOLDS = {
+    "minors": float(env_str("MODERATION_THRESHOLD_MINORS", "0.50")),
+    "sexual": float(env_str("MODERATION_THRESHOLD_SEXUAL", "0.65")),
+    "violence": float(env_str("MODERATION_THRESHOLD_VIOLENCE", "0.60")),
+    "hate": float(env_str("MODERATION_THRESHOLD_HATE", "0.60")),
+    "self_harm": float(env_str("MODERATION_THRESHOLD_SELF_HARM", "0.58")),
+    "harassment": float(env_str("MODERATION_THRESHOLD_HARASSMENT", "0.60")),
+}
+MODERATION_TEEN_MARGIN = float(env_str("MODERATION_TEEN_MARGIN", "0.06"))
+MODERATION_CAMEO_MARGIN = float(env_str("MODERATION_CAMEO_MARGIN", "0.05"))
+MODERATION_RESTRICTION_THRESHOLD = float(env_str("MODERATION_RESTRICTION_THRESHOLD", "0.50"))
+MODERATION_PUBLIC_FIGURES = env_list("MODERATION_PUBLIC_FIGURES")
+# Output screening: the nudity detector's score at which a frame holds a clip for review,
+# and at which it blocks it outright; how many frames per clip are scored at most.
+MODERATION_NUDITY_HOLD = float(env_str("MODERATION_NUDITY_HOLD", "0.45"))
+MODERATION_NUDITY_BLOCK = float(env_str("MODERATION_NUDITY_BLOCK", "0.70"))
+MODERATION_MAX_FRAMES = env_int("MODERATION_MAX_FRAMES", 40)
+# Review: hours until a case of each severity (1-5) is overdue.
+MODERATION_SLA_HOURS = {1: 72, 2: 48, 3: 24, 4: 8, 5: 1}
+# Strikes last this many days; this many live strikes suspend an account for
+# MODERATION_SUSPEND_DAYS, and MODERATION_BAN_AT of them suspend it permanently.
+MODERATION_STRIKE_DAYS = env_int("MODERATION_STRIKE_DAYS", 90)
+MODERATION_SUSPEND_AT = env_int("MODERATION_SUSPEND_AT", 3)
+MODERATION_SUSPEND_DAYS = env_int("MODERATION_SUSPEND_DAYS", 7)
+MODERATION_BAN_AT = env_int("MODERATION_BAN_AT", 5)
+
+# --- Cameos -------------------------------------------------------------------------------
+
+# Most cameos one clip may show.
+CAMEO_MAX_PER_CLIP = env_int("CAMEO_MAX_PER_CLIP", 3)
+# Seconds a liveness challenge may be answered in (once).
+CAMEO_CHALLENGE_TTL = env_int("CAMEO_CHALLENGE_TTL", 300)
+CAMEO_MAX_RECORDING_BYTES = env_int("CAMEO_MAX_RECORDING_BYTES", 50 * 1024 * 1024)
+CAMEO_MAX_CHARACTER_BYTES = env_int("CAMEO_MAX_CHARACTER_BYTES", 50 * 1024 * 1024)
+# Storage prefix of reference frames, voice samples and uploads: never given a URL.
+CAMEO_PRIVATE_PREFIX = env_str("CAMEO_PRIVATE_PREFIX", "private/cameos").strip("/")
+# Ed25519 key (PEM) signing the consent ledger; unset, one is made once in CAMEO_LEDGER_KEY_DIR.
+CAMEO_LEDGER_KEY = env_str("CAMEO_LEDGER_KEY")
+if CAMEO_LEDGER_KEY and not Path(CAMEO_LEDGER_KEY).is_file():
+    raise ImproperlyConfigured(
+        f"CAMEO_LEDGER_KEY names a file that does not exist: {CAMEO_LEDGER_KEY}"
+    )
+CAMEO_LEDGER_KEY_DIR = Path(env_str("CAMEO_LEDGER_KEY_DIR") or GENERATION_SIGNING_DIR)
+# Public keys (PEM paths, comma-separated) of retired ledger keys, so older entries verify.
+CAMEO_LEDGER_PUBLIC_KEYS = env_list("CAMEO_LEDGER_PUBLIC_KEYS")

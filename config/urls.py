@@ -9,6 +9,7 @@ from django.http import (
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cameo import apis as cameo_apis
 from core import health
 from core.errors import error_response
 from core.middleware import is_api_path
@@ -17,17 +18,33 @@ from generation.urls import openai_urlpatterns
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("generation.urls")),
+    path("", include("remix.urls")),
+    path("", include("cameo.urls")),
+    path("", include("moderation.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include(api_v1)),
+    # Characters are cameos; these come before generation's routes, which answer 404 for them.
+    path(
+        "v1/videos/characters",
+        cameo_apis.OpenAICharactersApi.as_view(),
+        name="cameo-characters-openai",
+    ),
+    path(
+        "v1/videos/characters/<str:character_id>",
+        cameo_apis.OpenAICharacterDetailApi.as_view(),
+        name="cameo-character-openai",
+    ),
     # The OpenAI Videos API shape: clients set base_url to <host>/v1.
     path("v1/", include(openai_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    # The trust-and-safety console (server-rendered, session login).
+    path("staff/", include("moderation.console.urls")),
 ]
 
 # Django calls these for what fails outside DRF views: unmatched URLs, crashes in plain views

@@ -18,7 +18,7 @@ from core.errors import Forbidden, InvalidRequest, NotFound
 from core.idempotency import idempotent
 from core.pagination import list_body, paginate_queryset, parse_limit
 from generation import selectors, services
-from generation.models import Clip, JobKind, JobStatus
+from generation.models import Clip, JobKind, JobStatus, parse_public_id
 from generation.serializers import (
     DeletedSerializer,
     GenerationBatchSerializer,
@@ -100,7 +100,26 @@ def _clip_id_from_upload(upload) -> str:
 
 
 def _completed_parent(request, ref: str):
-    parent = selectors.job_get_for_owner(job_id=ref, user=request.user)
+    """The job to derive from: the caller's own, or the completed clip of anyone else that the
+    caller may see. Whether it may be remixed (removed, held, closed to remixes, blocks) is for
+    the lineage gate to say, with its reason; a clip the caller may not see is a plain 404."""
+    try:
+        parent = selectors.job_get_for_owner(job_id=ref, user=request.user)
+    except NotFound:
+        pk = parse_public_id(ref)
+        clip = (
+            Clip.objects.select_related("job", "user")
+            .filter(job_id=pk, job__deleted_at__isnull=True)
+            .first()
+            if pk
+            else None
+        )
+        # A removed clip is passed on, so the gate can say it was taken down.
+        if clip is None or not (
+            clip.removed_at is not None or selectors.clip_visible_to(clip=clip, user=request.user)
+        ):
+            raise
+        parent = clip.job
     if parent.status != JobStatus.COMPLETED:
         raise InvalidRequest(
             f"Video {ref} is {parent.status}; only a completed video can be used.",

@@ -4,8 +4,10 @@
 callable ``gate(job, phase)`` called with ``phase="create"`` inside the transaction that creates
 the job, and with ``phase="complete"`` inside the transaction that would complete it. A gate
 refuses by raising :class:`GateRefused` and may annotate ``job.annotations`` (saved by the
-caller). The consent gate (cameo), screening gate (moderation) and lineage gate (remix) plug in
-here.
+caller). At ``"complete"``, ``job.output`` is the post-processing result
+(``generation.pipeline.Produced``: the stored video's name, its per-second fingerprints, its
+watermark payload), so a gate can inspect the output without finding it itself. The
+consent gate (cameo), screening gate (moderation) and lineage gate (remix) plug in here.
 """
 
 from __future__ import annotations

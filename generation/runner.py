@@ -92,7 +92,7 @@ def claim(job_id, *, stage: str, worker: str, accept: set[str]) -> Claim:
         now = timezone.now()
         if job.cancel_requested_at is not None:
             # A cancelled job whose worker died: finish the cancellation instead of running it.
-            job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            _finish_stopped(job, worker)
             return Claim(None, reason="cancelled")
         if job.stage == JobStage.RENDERED and stage == JobStage.RENDERING:
             # The render committed but its hand-off may never have reached the broker.
@@ -447,19 +447,24 @@ def finish_cancelled(job_id, attempt: JobAttempt, worker: str) -> None:
         _end_attempt(attempt, JobAttempt.Outcome.CANCELLED)
         transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
         if not job.is_terminal:
-            stop = job.annotations.get("stop")
-            if stop:
-                # Stopped for a safety reason (generation.services.job_stop), not by its owner.
-                job_finish(
-                    job,
-                    worker,
-                    status=JobStatus.BLOCKED,
-                    action="blocked",
-                    code=stop["code"],
-                    message=stop["reason"],
-                )
-            else:
-                job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
+            _finish_stopped(job, worker)
+
+
+def _finish_stopped(job: GenerationJob, worker: str) -> None:
+    """Ends a job that was told to stop: ``blocked`` when it was stopped for a safety reason
+    (generation.services.job_stop), ``cancelled`` when its owner cancelled it."""
+    stop = job.annotations.get("stop")
+    if stop:
+        job_finish(
+            job,
+            worker,
+            status=JobStatus.BLOCKED,
+            action="blocked",
+            code=stop["code"],
+            message=stop["reason"],
+        )
+    else:
+        job_finish(job, worker, status=JobStatus.CANCELLED, action="cancelled")
 
 
 def finish_failed(

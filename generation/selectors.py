@@ -113,6 +113,7 @@ def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
     probing every band's value and its one-bit neighbours (the GIN index) finds every match;
     Postgres then keeps only candidates whose exact distance is within the threshold.
     """
+    from django.conf import settings
     from django.db import connection, transaction
 
     from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, probe_codes
@@ -126,7 +127,8 @@ def clips_matching(*, hashes, limit: int = 20) -> list[dict]:
             "SELECT clip_id, %s AS second, bit_count(hash_bits # %s::bit(256)) AS d "
             "FROM generation_clipfingerprint WHERE bands && %s::int[]"
         )
-        params += [h.second, "".join(f"{byte:08b}" for byte in h.hash), probe_codes(h.hash)]
+        codes = probe_codes(h.hash, radius=settings.FINGERPRINT_PROBE_RADIUS)
+        params += [h.second, "".join(f"{byte:08b}" for byte in h.hash), codes]
     union = " UNION ALL ".join(parts)  # constant fragments: every value is a parameter
     sql = (
         f"SELECT clip_id, second, min(d) FROM ({union}) AS c "  # noqa: S608

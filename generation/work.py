@@ -40,6 +40,27 @@ def _rgb(name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def planning_text(job: GenerationJob) -> tuple[str, list | None]:
+    """The prompt (and storyboard) the engine plans from: the job's own, each followed by the
+    standing instructions of the cameos it shows (``"@ava wears red"``), which the planner
+    applies to that person. The owner's words go to the engine; the job keeps the prompt
+    its creator wrote."""
+    notes = {
+        ref["engine_key"]: f"@{ref['engine_key']} {ref['instructions'].strip().rstrip('.')}"
+        for ref in job.annotations.get("cameos", [])
+        if ref.get("engine_key") and (ref.get("instructions") or "").strip()
+    }
+
+    def with_notes(text: str) -> str:
+        named = [note for key, note in notes.items() if f"@{key}" in text.lower()]
+        return ". ".join([text.rstrip(". "), *named]) if named else text
+
+    storyboard = job.params.get("storyboard")
+    if storyboard:
+        storyboard = [{**shot, "prompt": with_notes(shot.get("prompt", ""))} for shot in storyboard]
+    return with_notes(job.prompt), storyboard
+
+
 def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> None:
     from generation.tasks import enqueue_postprocess
 
@@ -52,8 +73,8 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
             instruction = engine.plan(job.prompt, seconds=job.seconds)
             plan = merge_edit(plan_from_dict(job.parent.plan), instruction)
         else:
-            storyboard = job.params.get("storyboard")
-            plan = engine.plan(job.prompt, seconds=job.seconds, storyboard=storyboard)
+            prompt, storyboard = planning_text(job)
+            plan = engine.plan(prompt, seconds=job.seconds, storyboard=storyboard)
         job.plan = plan.to_dict()
         job.engine_version = engine.version
         GenerationJob.objects.filter(pk=job.pk).update(plan=job.plan, engine_version=engine.version)
@@ -115,6 +136,8 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
         if locked.lease_owner != heartbeat.worker or locked.is_terminal:
             transaction.on_commit(lambda: delete_attempt_files(job.id.hex, attempt.pk))
             raise LeaseLost
+        # What the completion gates may inspect: the stored, signed video and its fingerprints.
+        locked.output = produced
         try:
             # Safety: consent and screening are checked again right before the clip exists.
             run_gates(locked, COMPLETE)

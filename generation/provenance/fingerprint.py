@@ -77,8 +77,11 @@ def band_codes(digest: bytes) -> list[int]:
     return [(band << BAND_BITS) | value for band, value in enumerate(bands(digest))]
 
 
-def probe_codes(digest: bytes) -> list[int]:
-    """:func:`probes` as index codes."""
+def probe_codes(digest: bytes, *, radius: int = 1) -> list[int]:
+    """:func:`probes` as index codes: each band's value, and with ``radius=1`` its one-bit
+    neighbours too (17x the probes: every match within 31 bits instead of within 15)."""
+    if radius == 0:
+        return band_codes(digest)
     return [(band << BAND_BITS) | value for band, value in probes(digest)]
 
 

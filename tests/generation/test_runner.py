@@ -90,6 +90,21 @@ def test_a_cancelled_job_whose_worker_died_is_finished_as_cancelled_not_rerun():
     assert job.status == JobStatus.CANCELLED and job.stage == JobStage.DONE
 
 
+def test_a_stopped_job_whose_worker_died_is_finished_as_blocked_with_its_reason():
+    job = _job(
+        stage=JobStage.RENDERING,
+        status=JobStatus.IN_PROGRESS,
+        lease_owner="elsewhere:1:42",
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+        cancel_requested_at=timezone.now(),
+        annotations={"stop": {"code": "cameo_consent_withdrawn", "reason": "revoked"}},
+    )
+    result = claim(job.pk, stage=JobStage.RENDERING, worker=worker_id(), accept={JobStage.QUEUED})
+    assert result.job is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.BLOCKED and job.error_code == "cameo_consent_withdrawn"
+
+
 def test_a_rendered_job_redelivered_to_the_render_queue_resends_post_processing(
     django_capture_on_commit_callbacks,
 ):
@@ -113,7 +128,9 @@ def test_terminal_and_deleted_jobs_are_never_claimed():
     assert not JobAttempt.objects.exists()
 
 
-def test_the_sweep_removes_files_only_finished_jobs_left_behind(settings):
+def test_the_sweep_removes_files_only_finished_jobs_left_behind(settings, tmp_path):
+    # A store of its own: other tests' leftovers must not count among the sweep's removals.
+    settings.MEDIA_ROOT = tmp_path
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 

@@ -36,7 +36,8 @@ def test_a_clip_too_large_to_render_is_refused(api):
     )
 
 
-def test_cameo_mentions_in_storyboard_shots_are_refused_too(api):
+def test_cameo_mentions_in_storyboard_shots_are_refused_too(api, settings):
+    settings.GENERATION_GATES = []  # no consent gate installed
     before = generation_state()
     response = api.post(
         "/api/v1/generations",
@@ -63,6 +64,8 @@ def test_list_after_an_unknown_id_is_a_400(api):
     assert_error(response, 400, code="invalid_cursor", param="after")
 
 
-def test_characters_are_not_served_without_the_cameo_app(api):
+def test_generations_own_characters_route_answers_404_when_no_app_serves_them(api, settings):
+    """Without the cameo app (whose routes come first), characters are not a video id."""
+    settings.ROOT_URLCONF = "tests.generation.api.urls_without_cameo"
     for method, path in [("post", "/v1/videos/characters"), ("get", "/v1/videos/characters/c1")]:
         assert_error(getattr(api, method)(path), 404, code="characters_unavailable")

@@ -179,7 +179,8 @@ def test_extensions_and_edits_need_a_video_reference(api):
         assert_error(response, 400, code="missing_video", param="video")
 
 
-def test_cameo_mentions_are_refused_without_a_consent_gate(api):
+def test_cameo_mentions_are_refused_without_a_consent_gate(api, settings):
+    settings.GENERATION_GATES = []
     before = generation_state()
     response = api.post("/v1/videos", {"prompt": "@someone dancing"}, format="json")
     assert_error(response, 403, code="cameos_unavailable", param="prompt")

@@ -1,7 +1,8 @@
 """The official ``openai`` SDK against a live server with real workers and the previs engine.
 
 Every method of ``client.videos`` is called. Characters (``create_character`` /
-``get_character``) belong to the cameo app and answer 404 until it is installed.
+``get_character``) are served by the cameo app (tests/cameo/e2e/test_openai_sdk.py covers
+them); here, only that a character needs its rights attested and an unknown one is a 404.
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ def test_every_videos_method_through_the_sdk(client):
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(remix.id)
 
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.BadRequestError) as bad:
         client.videos.create_character(name="Rex", video=("rex.mp4", data, "video/mp4"))
+    assert bad.value.body["code"] == "rights_not_attested"
     with pytest.raises(openai.NotFoundError):
         client.videos.get_character("char_123")
 
