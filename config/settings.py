@@ -507,7 +507,7 @@ GENERATION_WATERMARK_KEY = env_str("GENERATION_WATERMARK_KEY") or (
 # Fingerprint lookups probe each 16-bit band of a hash (radius 0: finds every stored hash
 # within 15 bits, ~1,000 candidates per hash at a million clips) or also its one-bit
 # neighbours (radius 1: every hash within PDQ's 31, 17x the candidates).
-FINGERPRINT_PROBE_RADIUS = env_int("FINGERPRINT_PROBE_RADIUS", 1)
+FINGERPRINT_PROBE_RADIUS = env_int("FINGERPRINT_PROBE_RADIUS", 0)
 
 # --- Provenance verification (POST /api/v1/provenance/verify, manage.py verify_media) -----
 

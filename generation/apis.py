@@ -23,6 +23,7 @@ from generation.serializers import (
     DeletedSerializer,
     GenerationBatchSerializer,
     GenerationCreateInputSerializer,
+    GenerationDeriveInputSerializer,
     GenerationSerializer,
     OpenAICreateInputSerializer,
     OpenAIDerivedInputSerializer,
@@ -371,6 +372,45 @@ class CharactersApi(APIView):
 
 
 # --- Native API ---------------------------------------------------------------------------------
+
+
+class GenerationDeriveApi(APIView):
+    """The native way to remix, extend or edit a clip (the OpenAI shape's three endpoints in
+    one): the same rules, the same lineage, a native generation in the answer."""
+
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request=GenerationDeriveInputSerializer,
+        responses={201: GenerationBatchSerializer},
+        tags=["generations"],
+        operation_id="generations_derive",
+    )
+    @idempotent
+    def post(self, request, job_id: str):
+        data = GenerationDeriveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        kind = {"remix": JobKind.REMIX, "extend": JobKind.EXTEND, "edit": JobKind.EDIT}[
+            values["kind"]
+        ]
+        if kind != JobKind.EXTEND and values.get("seconds") is not None:
+            raise InvalidRequest(
+                "seconds applies to extensions only.", code="invalid_seconds", param="seconds"
+            )
+        parent = _completed_parent(request, job_id)
+        extra = 0
+        if kind == JobKind.EXTEND:
+            extra = services.validate_seconds(values.get("seconds"), allowed=EXTENSION_SECONDS)
+        job = services.job_derive(
+            user=request.user,
+            parent=parent,
+            kind=kind,
+            prompt=values["prompt"],
+            extra_seconds=extra,
+        )
+        body = {"object": "list", "data": GenerationSerializer([job], many=True).data}
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class GenerationsApi(APIView):

@@ -172,3 +172,13 @@ class GenerationSerializer(serializers.Serializer):
 class GenerationBatchSerializer(serializers.Serializer):
     object = serializers.CharField(help_text="Always `list`.")
     data = GenerationSerializer(many=True)
+
+
+class GenerationDeriveInputSerializer(serializers.Serializer):
+    """``POST /api/v1/generations/{id}/derive``: a remix, extension or edit of a clip."""
+
+    kind = serializers.ChoiceField(choices=["remix", "extend", "edit"], default="remix")
+    prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    seconds = serializers.IntegerField(
+        required=False, help_text="For an extension: how many seconds to add."
+    )

@@ -31,6 +31,11 @@ urlpatterns = [
         "generations/<str:job_id>/retry", apis.GenerationRetryApi.as_view(), name="generation-retry"
     ),
     path(
+        "generations/<str:job_id>/derive",
+        apis.GenerationDeriveApi.as_view(),
+        name="generation-derive",
+    ),
+    path(
         "generations/<str:job_id>/content",
         apis.GenerationContentApi.as_view(),
         name="generation-content",
