@@ -30,6 +30,7 @@ def test_a_permitted_use_writes_the_contracted_annotations_and_ledger_entry(alic
         "cameos": [
             {
                 "handle": "alice",
+                "engine_key": "alice",
                 "cameo_id": cameo.public_id,
                 "owner_id": str(alice.pk),
                 "kind": "person",
