@@ -243,12 +243,14 @@ def _pixel_check(clip: Clip, hashes: list[SecondHash]) -> dict[str, Any] | None:
         ]
         if len(pairs) < max(1, min(len(usable), len(stored)) // 2):
             continue
-        score = sorted(pairs)[len(pairs) // 2]
+        # The alignment that compares the most seconds, then the closest (lower median, so a
+        # few altered seconds do not pull the copy off its true offset).
+        score = (-len(pairs), sorted(pairs)[(len(pairs) - 1) // 2])
         if best is None or score < best[0]:
             best = (score, offset, pairs)
     if best is None:
         return {"compared_seconds": 0, "altered": None}
-    median, offset, pairs = best
+    (_, median), offset, pairs = best
     altered_seconds = sum(d > MATCH_DISTANCE for d in pairs)
     return {
         "compared_seconds": len(pairs),
