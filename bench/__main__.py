@@ -28,6 +28,7 @@ MODULES = (
     "cameo_verify",
     "cameo",
     "moderation",
+    "feed",
 )
 
 

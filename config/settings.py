@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5 * 60,
         "options": {"queue": "cpu"},
     },
+    "feed-prune-sessions": {
+        "task": "feed.prune_sessions",
+        "schedule": 60 * 60,
+        "options": {"queue": "cpu"},
+    },
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -521,6 +526,36 @@ PROVENANCE_VERIFY_TIMEOUT_S = env_int("PROVENANCE_VERIFY_TIMEOUT_S", 30)
 # Web server processes start their media reader at start-up (about a second, ~0.9 GB of
 # address space, most of it shared libraries) rather than on the first verification.
 PROVENANCE_VERIFY_PREWARM = env_bool("PROVENANCE_VERIFY_PREWARM", ENV != "test")
+
+# --- Feed ---------------------------------------------------------------------------------
+
+# For You scoring: score = sum(weight * feature); every feature is in [0, 1] or a log count.
+# Creation signals (remixes, completions, comments) weigh more than passive views.
+FEED_WEIGHTS = {
+    "followed": 3.0,
+    "interacted": 1.5,
+    "cameo": 2.0,
+    "similar": 2.5,
+    "steering": 4.0,
+    "remixes": 1.2,
+    "remix_velocity": 1.5,
+    "comments": 0.8,
+    "completions": 0.6,
+    "likes": 0.4,
+    "views": 0.1,
+    "fresh": 1.0,
+    "seen_less": -2.0,
+}
+FEED_FRESH_HALF_LIFE_HOURS = env_int("FEED_FRESH_HALF_LIFE_HOURS", 24)
+FEED_CANDIDATES_PER_SOURCE = env_int("FEED_CANDIDATES_PER_SOURCE", 150)
+FEED_SESSION_SIZE = env_int("FEED_SESSION_SIZE", 400)
+FEED_SESSION_TTL_HOURS = env_int("FEED_SESSION_TTL_HOURS", 6)
+FEED_MAX_PER_AUTHOR_PER_PAGE = env_int("FEED_MAX_PER_AUTHOR_PER_PAGE", 2)
+# Well-being: feed items a teen account is served per day, and watch time after which any
+# account is shown a "take a break" item.
+FEED_TEEN_DAILY_ITEMS = env_int("FEED_TEEN_DAILY_ITEMS", 200)
+FEED_BREAK_AFTER_MINUTES = env_int("FEED_BREAK_AFTER_MINUTES", 45)
+FEED_SHARE_BASE_URL = env_str("FEED_SHARE_BASE_URL", "https://montage.example/p/")
 
 # --- Moderation ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("remix.urls")),
     path("", include("cameo.urls")),
     path("", include("moderation.urls")),
+    path("", include("feed.urls")),
 ]
 
 urlpatterns = [
