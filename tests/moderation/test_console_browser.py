@@ -1,6 +1,7 @@
 """The staff console in a real headless Chromium (Playwright driving Debian's ``chromium``):
 log in as staff, take the reported case from the queue, remove the clip, and see its media
-link die, the clip leave every viewer's list and the reporter told the outcome.
+link die, the post leave a follower's feed and every viewer's list, and the reporter told the
+outcome.
 
 Screenshots of each step are written to $MODERATION_SCREENSHOTS (default: the test's tmp dir).
 """
@@ -15,6 +16,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Notification
+from accounts.services import user_follow
+from feed.services import post_publish
 from generation.models import Clip
 from generation.selectors import clips_visible_q
 from moderation.models import Case, Report
@@ -105,6 +108,18 @@ def test_staff_take_a_case_remove_the_clip_and_the_reporter_is_told(
     moderator.set_password(PASSWORD)
     moderator.save()
     viewer = UserFactory()
+    # The creator posted it; a follower sees it in their Following feed.
+    post = post_publish(user=creator, video_id=clip.job.public_id, caption="rooftop")
+    user_follow(follower=viewer, followee=creator)
+    viewer_api = client_for(viewer)
+
+    def in_following_feed() -> bool:
+        feed = viewer_api.get("/api/v1/feed/following")
+        assert feed.status_code == 200, feed.content
+        items = feed.json()["data"]
+        return post.public_id in [item["post"]["id"] for item in items if item["type"] == "post"]
+
+    assert in_following_feed()
 
     page.goto(f"{live_server.url}/staff/")
     assert "/staff/login" in page.url
@@ -148,6 +163,8 @@ def test_staff_take_a_case_remove_the_clip_and_the_reporter_is_told(
     clip.refresh_from_db()
     assert clip.removed_at is not None
     assert not Clip.objects.filter(clips_visible_q(viewer), pk=clip.pk).exists()
+    assert not in_following_feed()
+    assert viewer_api.get(f"/api/v1/posts/{post.public_id}").status_code == 404
     assert Report.objects.get().status == "actioned"
     notice = Notification.objects.get(user=reporter, kind="report.resolved")
     assert notice.data["decision"] == "remove"
