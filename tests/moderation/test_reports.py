@@ -65,10 +65,11 @@ def test_many_reporters_one_case_and_a_duplicate_is_409():
         ),
         ({"subject_type": "planet", "subject_id": "x"}, 400, "invalid_choice", "subject_type"),
         (
+            # Comments are a subject type the feed app registers; this one does not exist.
             {"subject_type": "comment", "subject_id": "c_1"},
-            400,
-            "subject_unsupported",
-            "subject_type",
+            404,
+            "subject_not_found",
+            "subject_id",
         ),
         (
             {"subject_type": "user", "subject_id": "nobody_here"},
