@@ -99,6 +99,7 @@ def _video(path: str, limits: Limits, key: bytes) -> dict[str, Any]:
 
     luma = LumaMean()
     hashes = []
+    damaged: list[int] = []
     with av.open(path, metadata_errors="ignore") as container:
         if not container.streams.video:
             raise InspectionFailed("no_video_stream", "The file has no video stream.")
@@ -111,7 +112,7 @@ def _video(path: str, limits: Limits, key: bytes) -> dict[str, Any]:
             )
         next_second = 0.0
         last_time = 0.0
-        for frame in container.decode(stream):
+        for frame in _frames(container, stream, damaged):
             if frame.width * frame.height > limits.max_pixels:
                 raise InspectionFailed("media_too_large", "A frame is larger than allowed.")
             if (frame.width, frame.height) != (width, height):
@@ -137,12 +138,32 @@ def _video(path: str, limits: Limits, key: bytes) -> dict[str, Any]:
             "width": width,
             "height": height,
             "frames_read": luma.count,
+            "damaged_packets": len(damaged),
             "seconds_read": round(last_time + (1 / fps if fps else 0), 3),
             "fps": fps,
         },
         "watermark": _mark(mark),
         "fingerprints": hashes,
     }
+
+
+MAX_DAMAGED_PACKETS = 64
+
+
+def _frames(container, stream, damaged: list[int]):
+    """Decoded frames, packet by packet: a damaged packet (a flipped bit in a copy) is skipped
+    and counted rather than ending the read, so a corrupted file is still reported on."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            damaged.append(packet.pts or 0)
+            if len(damaged) > MAX_DAMAGED_PACKETS:
+                return
+            continue
+        yield from frames
 
 
 # Planar formats whose first plane is 8-bit luma.

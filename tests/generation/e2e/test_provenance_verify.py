@@ -18,7 +18,7 @@ from generation.models import Clip, JobStatus
 from tests.factories import UserFactory
 from tests.fixtures import client_for
 from tests.generation.e2e.helpers import job_of, wait_finished
-from tests.generation.media.helpers import moving_clip, tone
+from tests.generation.media.helpers import moving_clip, mp4_boxes, tone
 from tests.generation.provenance.gates import LEDGER_ENTRY
 from tests.support.errors import assert_error
 
@@ -79,7 +79,8 @@ def clips(generation_worker, django_db_blocker, tmp_path_factory, settings_modul
         altered[second, 96:416, 96:416] = 255  # a white card over the middle of second 2
         files["altered"] = _reencode(altered, fps, work / "altered.mp4", crf=23)
         data = bytearray(files["remix"].read_bytes())
-        data[len(data) // 2] ^= 0x40  # one bit of the picture, inside the signed file
+        [(_, offset, size)] = [box for box in mp4_boxes(bytes(data)) if box[0] == "mdat"]
+        data[offset + size // 2] ^= 0x40  # one bit of the coded picture, inside the signed file
         files["tampered"] = work / "tampered.mp4"
         files["tampered"].write_bytes(bytes(data))
         files["unrelated"] = work / "unrelated.mp4"

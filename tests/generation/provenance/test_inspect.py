@@ -23,7 +23,7 @@ from generation.provenance.inspect import (
     UnsupportedMedia,
     sniff,
 )
-from tests.generation.media.helpers import moving_clip, tone
+from tests.generation.media.helpers import moving_clip, mp4_boxes, tone
 
 KEY = b"inspect-test-key"
 
@@ -116,6 +116,18 @@ def test_a_truncated_video_is_read_as_far_as_it_goes(inspector, marked_mp4, tmp_
         assert failure.code == "unreadable_media"
     else:
         assert found["media"]["frames_read"] <= 48
+
+
+def test_damaged_packets_are_skipped_and_the_rest_is_read(inspector, marked_mp4, tmp_path):
+    data = bytearray(marked_mp4.read_bytes())
+    [(_, offset, size)] = [box for box in mp4_boxes(bytes(data)) if box[0] == "mdat"]
+    for at in range(offset + size // 3, offset + size // 3 + 4000, 97):
+        data[at] ^= 0xFF  # corrupt a stretch of coded frames
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(bytes(data))
+    found = _inspect(inspector, path)
+    assert found["media"]["frames_read"] > 24
+    assert found["watermark"]["payload"] == "0102030405060708"
 
 
 def test_frames_larger_than_allowed_are_refused_before_decoding(inspector, marked_mp4):
