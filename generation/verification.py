@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from generation.models import Clip, ClipFingerprint, GenerationJob, public_id
+from generation.models import Clip, ClipFingerprint, GenerationJob, parse_public_id, public_id
 from generation.pipeline import signing_credentials
 from generation.provenance.c2pa_sign import SOFT_BINDING_ASSERTION
 from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, SecondHash, distance
@@ -82,10 +82,12 @@ def report_build(findings: dict[str, Any], *, viewer=None) -> dict[str, Any]:
     hashes = [
         SecondHash(h["second"], bytes.fromhex(h["hash"]), h["q"]) for h in findings["fingerprints"]
     ]
-    matches = clips_matching(hashes=hashes) if hashes else []
+    matches = clips_matching(hashes=hashes, limit=5) if hashes else []
+    # One query for every matched clip (the report names them all, the best may be the clip).
+    matched = Clip.objects.select_related("job", "user").in_bulk([m["clip_id"] for m in matches])
     # Only a manifest this server's anchors vouch for may name one of its clips.
     by_manifest = _clip_of_job(manifest.get("job_id")) if manifest["state"] == "trusted" else None
-    clip = marked or by_manifest or _best_match(matches)
+    clip = marked or by_manifest or (matched.get(matches[0]["clip_id"]) if matches else None)
     pixels = _pixel_check(clip, hashes) if clip is not None else None
     verdict, reasons = _verdict(manifest, marked, by_manifest, clip, pixels, matches)
     return {
@@ -105,10 +107,10 @@ def report_build(findings: dict[str, Any], *, viewer=None) -> dict[str, Any]:
         "fingerprint": {
             "seconds_hashed": len(hashes),
             "matches": [
-                {**m, "clip": _clip_ref(c, viewer)}
+                {**m, "clip": _clip_ref(matched[m["clip_id"]], viewer)}
                 for m in matches
-                if (c := Clip.objects.select_related("job", "user").filter(pk=m["clip_id"]).first())
-            ][:5],
+                if m["clip_id"] in matched
+            ],
         },
         "clip": _clip_ref(clip, viewer) if clip else None,
         "pixels": pixels,
@@ -198,16 +200,8 @@ def _ingredient_chain(label: str | None, manifests: dict[str, Any]) -> list[str]
 def _clip_of_job(job_ref: str | None) -> Clip | None:
     if not isinstance(job_ref, str):
         return None
-    from generation.models import parse_public_id
-
     pk = parse_public_id(job_ref)
     return Clip.objects.select_related("job", "user").filter(job_id=pk).first() if pk else None
-
-
-def _best_match(matches: list[dict]) -> Clip | None:
-    if not matches:
-        return None
-    return Clip.objects.select_related("job", "user").filter(pk=matches[0]["clip_id"]).first()
 
 
 def _clip_ref(clip: Clip, viewer) -> dict[str, Any]:

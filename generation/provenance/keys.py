@@ -126,18 +126,7 @@ def callback_credentials(
     problems = certificate_problems(chain[0])
     if problems:
         raise SigningConfigurationError("; ".join(problems))
-    public = chain[0].public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        by_curve = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
-        alg = by_curve.get(public.curve.name)
-    elif isinstance(public, ed25519.Ed25519PublicKey):
-        alg = "ed25519"
-    elif isinstance(public, rsa.RSAPublicKey) and public.key_size >= 2048:
-        alg = "ps256"
-    else:
-        alg = None
-    if alg is None:
-        raise SigningConfigurationError("the signing certificate's key type is not allowed by C2PA")
+    alg = algorithm_for(chain[0].public_key())
     return CallbackCredentials(
         cert_chain_pem=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain),
         sign=sign,
@@ -158,15 +147,16 @@ def with_extra_anchors(credentials, extra_pem: bytes | None):
 
 
 def algorithm_for(key) -> str:
-    """The C2PA signing algorithm for a private key."""
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+    """The C2PA signing algorithm for a private key, or for the public key of a certificate
+    whose private key is held elsewhere."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         by_curve = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
         if key.curve.name in by_curve:
             return by_curve[key.curve.name]
         raise SigningConfigurationError(f"EC curve {key.curve.name} is not allowed by C2PA")
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
-    if isinstance(key, rsa.RSAPrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise SigningConfigurationError("RSA signing keys must be at least 2048 bits")
         return "ps256"
