@@ -9,6 +9,7 @@ from django.db import connection
 from cameo import permissions, services
 from cameo.models import Appearance, Cameo, CameoStatus, parse_public_id
 from generation.gates import COMPLETE, CREATE, GateRefused
+from generation.models import GenerationJob
 
 
 def _lock_shared(ids) -> dict:
@@ -35,13 +36,29 @@ def _unavailable(handle: str) -> GateRefused:
 
 
 def _parent_refs(job) -> list[dict]:
-    parent = job.parent
-    if parent is None:
+    """The cameos every parent shows (a stitch has several), each marked with the parent job
+    it comes from (``parent_job``)."""
+    parent_ids = job.parent_ids
+    if not parent_ids:
         return []
-    refs = [dict(ref) for ref in (parent.annotations or {}).get("cameos", [])]
-    named = {ref.get("handle") for ref in refs}
-    # A parent made before the gate was installed names its cameos only in its parameters.
-    refs += [{"handle": h} for h in (parent.params or {}).get("cameos") or [] if h not in named]
+    if parent_ids == [job.parent_id] and job.parent is not None:
+        parents = [job.parent]
+    else:
+        found = GenerationJob.objects.in_bulk(parent_ids)
+        parents = [found[pk] for pk in parent_ids if pk in found]
+    refs: list[dict] = []
+    for parent in parents:
+        own = [
+            {**ref, "parent_job": parent.pk} for ref in (parent.annotations or {}).get("cameos", [])
+        ]
+        named = {ref.get("handle") for ref in own}
+        # A parent made before the gate was installed names its cameos only in its parameters.
+        own += [
+            {"handle": h, "parent_job": parent.pk}
+            for h in (parent.params or {}).get("cameos") or []
+            if h not in named
+        ]
+        refs += own
     return refs
 
 
@@ -74,7 +91,7 @@ def _resolve(job) -> list[tuple[Cameo, str]]:
         removed = (
             cameo is not None
             and Appearance.objects.filter(
-                cameo=cameo, job_id=job.parent_id, removed_at__isnull=False
+                cameo=cameo, job_id=ref["parent_job"], removed_at__isnull=False
             ).exists()
         )
         # Safety: a remix, extension or edit must never launder a cameo its maker may not use.
@@ -164,7 +181,7 @@ def _at_complete(job) -> None:
     # Safety: a job naming cameos that the create check never resolved cannot complete.
     if any(h not in annotated for h in (job.params or {}).get("cameos") or []):
         raise withdrawn
-    if job.parent_id is not None and _parent_refs(job) and not refs:
+    if job.parent_ids and _parent_refs(job) and not refs:
         raise withdrawn
     if not refs:
         return

@@ -439,6 +439,8 @@ GENERATION_DEFAULT_MODEL = env_str("GENERATION_DEFAULT_MODEL", "sora-2")
 GENERATION_MAX_PROMPT_CHARS = env_int("GENERATION_MAX_PROMPT_CHARS", 2000)
 GENERATION_MAX_REFERENCE_BYTES = env_int("GENERATION_MAX_REFERENCE_BYTES", 10 * 1024 * 1024)
 GENERATION_MAX_SECONDS = env_int("GENERATION_MAX_SECONDS", 40)
+# How many clips one stitch may join.
+GENERATION_STITCH_MAX_PARENTS = env_int("GENERATION_STITCH_MAX_PARENTS", 4)
 # Quotas: generations per rolling day and jobs at once, stricter for teen accounts.
 GENERATION_QUOTAS = {
     "adult": {

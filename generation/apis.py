@@ -25,6 +25,7 @@ from generation.serializers import (
     GenerationCreateInputSerializer,
     GenerationDeriveInputSerializer,
     GenerationSerializer,
+    GenerationStitchInputSerializer,
     OpenAICreateInputSerializer,
     OpenAIDerivedInputSerializer,
     OpenAIRemixInputSerializer,
@@ -408,6 +409,33 @@ class GenerationDeriveApi(APIView):
             kind=kind,
             prompt=values["prompt"],
             extra_seconds=extra,
+        )
+        body = {"object": "list", "data": GenerationSerializer([job], many=True).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class GenerationStitchApi(APIView):
+    """Joins several clips into one, each a parent in the lineage (edge kind ``stitch``)."""
+
+    parser_classes = PARSERS
+
+    @extend_schema(
+        request=GenerationStitchInputSerializer,
+        responses={201: GenerationBatchSerializer},
+        tags=["generations"],
+        operation_id="generations_stitch",
+    )
+    @idempotent
+    def post(self, request):
+        data = GenerationStitchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        extra = 0
+        if values.get("seconds") is not None:
+            extra = services.validate_seconds(values["seconds"], allowed=EXTENSION_SECONDS)
+        parents = [_completed_parent(request, ref) for ref in values["videos"]]
+        job = services.job_stitch(
+            user=request.user, parents=parents, prompt=values["prompt"], extra_seconds=extra
         )
         body = {"object": "list", "data": GenerationSerializer([job], many=True).data}
         return Response(body, status=status.HTTP_201_CREATED)

@@ -53,6 +53,8 @@ class JobKind(models.TextChoices):
     REMIX = "remix"
     EXTEND = "extend"
     EDIT = "edit"
+    # Several clips joined in order (the first is ``parent``; all are in ``params["parents"]``).
+    STITCH = "stitch"
 
 
 class GenerationJob(models.Model):
@@ -120,6 +122,16 @@ class GenerationJob(models.Model):
     @property
     def public_id(self) -> str:
         return public_id(self.id)
+
+    @property
+    def parent_ids(self) -> list[uuid.UUID]:
+        """Every job this one derives from, in order: ``parent`` first, then, for a stitch,
+        the other clips it joins."""
+        listed = [parse_public_id(ref) for ref in (self.params or {}).get("parents") or []]
+        ids = [pk for pk in listed if pk is not None]
+        if self.parent_id is not None and self.parent_id not in ids:
+            ids.insert(0, self.parent_id)
+        return ids
 
     @property
     def is_terminal(self) -> bool:

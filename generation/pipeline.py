@@ -48,7 +48,12 @@ from generation.provenance.watermark import clip_payload
 from generation.provenance.watermark import decode as decode_watermark
 from generation.provenance.watermark import embed as embed_watermark
 
-RELATIONS = {JobKind.REMIX: "remix", JobKind.EXTEND: "extension", JobKind.EDIT: "edit"}
+RELATIONS = {
+    JobKind.REMIX: "remix",
+    JobKind.EXTEND: "extension",
+    JobKind.EDIT: "edit",
+    JobKind.STITCH: "stitch",
+}
 
 _credentials_lock = threading.Lock()
 _credentials: SigningCredentials | None = None
@@ -126,8 +131,7 @@ def _consent(job: GenerationJob) -> tuple[ConsentReference, ...]:
     )
 
 
-def _parent(job: GenerationJob) -> Parent | None:
-    parent_job = job.parent
+def _ingredient(job: GenerationJob, parent_job: GenerationJob | None) -> Parent | None:
     clip = getattr(parent_job, "clip", None) if parent_job else None
     if clip is None:
         return None
@@ -138,6 +142,21 @@ def _parent(job: GenerationJob) -> Parent | None:
         title=f"{parent_job.public_id}.mp4",
         clip_id=parent_job.public_id,
         relation=RELATIONS.get(job.kind, "remix"),
+    )
+
+
+def _parent(job: GenerationJob) -> Parent | None:
+    return _ingredient(job, job.parent)
+
+
+def _components(job: GenerationJob) -> tuple[Parent, ...]:
+    """A stitch's clips after the first, as signed ingredients (each with its own manifest)."""
+    others = [pk for pk in job.parent_ids if pk != job.parent_id]
+    if not others:
+        return ()
+    found = GenerationJob.objects.select_related("clip").in_bulk(others)
+    return tuple(
+        part for part in (_ingredient(job, found.get(pk)) for pk in others) if part is not None
     )
 
 
@@ -227,6 +246,7 @@ def produce(
             engine_name=job.engine,
             engine_version=job.engine_version,
             parent=_parent(job),
+            components=_components(job),
             consent=_consent(job),
             soft_bindings=(SoftBinding(alg=WATERMARK_ALG, value=payload),),
         )

@@ -146,6 +146,9 @@ class GenerationSerializer(serializers.Serializer):
     variant_group = serializers.UUIDField(allow_null=True)
     variant_index = serializers.IntegerField()
     parent_id = serializers.SerializerMethodField()
+    parent_ids = serializers.SerializerMethodField(
+        help_text="Every video this one derives from, in order (several for a stitch)."
+    )
     error = serializers.SerializerMethodField()
     plan = serializers.JSONField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -157,6 +160,9 @@ class GenerationSerializer(serializers.Serializer):
 
     def get_parent_id(self, obj) -> str | None:
         return public_id(obj.parent_id) if obj.parent_id else None
+
+    def get_parent_ids(self, obj) -> list[str]:
+        return [public_id(pk) for pk in obj.parent_ids]
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_error(self, obj):
@@ -172,6 +178,25 @@ class GenerationSerializer(serializers.Serializer):
 class GenerationBatchSerializer(serializers.Serializer):
     object = serializers.CharField(help_text="Always `list`.")
     data = GenerationSerializer(many=True)
+
+
+class GenerationStitchInputSerializer(serializers.Serializer):
+    """``POST /api/v1/generations/stitch``: one clip joining several, in order."""
+
+    videos = serializers.ListField(
+        child=serializers.CharField(max_length=80),
+        min_length=2,
+        max_length=16,
+        help_text="The videos to join, in order (completed ones you may see and remix).",
+    )
+    prompt = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="What the stitch is; with `seconds`, also its closing shot.",
+    )
+    seconds = serializers.IntegerField(
+        required=False, help_text="Seconds of a closing shot of `prompt` (none when omitted)."
+    )
 
 
 class GenerationDeriveInputSerializer(serializers.Serializer):

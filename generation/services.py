@@ -62,6 +62,9 @@ class JobSpec:
     priority: int = PRIORITIES["normal"]
     variants: int = 1
     parent: GenerationJob | None = None
+    # A stitch's clips, in order (``parent`` is the first).
+    parents: list[GenerationJob] | None = None
+    closing_seconds: int = 0
     storyboard: list[dict] | None = None
     cameos: list[str] = field(default_factory=list)
     input_reference: UploadedFile | None = None
@@ -216,6 +219,15 @@ def params_for(spec: JobSpec, *, seed: int, variant_index: int) -> dict:
         "cameos": spec.cameos,
         "parent": spec.parent.public_id if spec.parent else None,
         "input_reference_sha256": spec.reference_sha256,
+        # Only a stitch has several parents; other kinds keep the shape (and hash) they had.
+        **(
+            {
+                "parents": [job.public_id for job in spec.parents],
+                "closing_seconds": spec.closing_seconds,
+            }
+            if spec.parents
+            else {}
+        ),
     }
 
 
@@ -446,6 +458,51 @@ def job_derive(
         native=True,
         allowed_seconds=None,
         **fields,
+    )
+    (job,) = job_create(user=user, spec=spec)
+    return job
+
+
+def _shots_of(job: GenerationJob) -> list[dict]:
+    return [dict(shot) for shot in job.params.get("storyboard") or []] or [
+        {"prompt": job.prompt, "seconds": job.seconds}
+    ]
+
+
+def job_stitch(
+    *, user: User, parents: list[GenerationJob], prompt: str, extra_seconds: int = 0
+) -> GenerationJob:
+    """One clip joining completed clips in order: each one rendered again from its own plan
+    and seed (generation.stitch), then, when ``extra_seconds`` is given, a closing shot of
+    ``prompt``. The storyboard records every shot; the model and size are the first clip's.
+    Every clip is a parent: the lineage gate checks the remix rules for each, and the consent
+    gate re-checks every cameo any of them shows."""
+    prompt = validate_prompt(prompt)
+    limit = settings.GENERATION_STITCH_MAX_PARENTS
+    if not 2 <= len(parents) <= limit:
+        raise InvalidRequest(
+            f"A stitch joins between 2 and {limit} videos.", code="invalid_videos", param="videos"
+        )
+    if len({job.pk for job in parents}) != len(parents):
+        raise InvalidRequest(
+            "A stitch cannot use the same video twice.", code="duplicate_video", param="videos"
+        )
+    shots = [shot for job in parents for shot in _shots_of(job)]
+    if extra_seconds:
+        shots.append({"prompt": prompt, "seconds": extra_seconds})
+    first = parents[0]
+    spec = job_spec_build(
+        prompt=prompt,
+        model=first.model,
+        seconds=round(sum(shot["seconds"] for shot in shots)),
+        size=first.size,
+        native=True,
+        allowed_seconds=None,
+        kind=JobKind.STITCH,
+        parent=first,
+        parents=list(parents),
+        closing_seconds=extra_seconds,
+        storyboard=shots,
     )
     (job,) = job_create(user=user, spec=spec)
     return job

@@ -21,6 +21,7 @@ openai_urlpatterns = [
 # The native API, mounted at /api/v1/.
 urlpatterns = [
     path("generations", apis.GenerationsApi.as_view(), name="generations"),
+    path("generations/stitch", apis.GenerationStitchApi.as_view(), name="generation-stitch"),
     path("generations/<str:job_id>", apis.GenerationDetailApi.as_view(), name="generation-detail"),
     path(
         "generations/<str:job_id>/cancel",

@@ -165,9 +165,37 @@ def _manifest_section(found: dict[str, Any]) -> dict[str, Any]:
         "params_hash": (job.get("params_hash") or {}).get("value"),
         "parent_clip_id": job.get("parent_clip_id"),
         "ingredient_chain": _ingredient_chain(found.get("active_manifest_label"), manifests),
+        "ingredients": _direct_ingredients(found.get("active_manifest_label"), manifests),
         "consent": (found.get("consent") or {}).get("entries", []),
         "soft_binding": {"alg": binding.get("alg"), "payload": payload} if binding else None,
     }
+
+
+JOB_LABEL = "org.montage.job"
+
+
+def _manifest_job_id(manifest: dict[str, Any]) -> str | None:
+    job = next(
+        (a.get("data") for a in manifest.get("assertions", []) if a.get("label") == JOB_LABEL),
+        None,
+    )
+    return (job or {}).get("job_id")
+
+
+def _direct_ingredients(label: str | None, manifests: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clips the active manifest was made from, in order: the parentOf ingredient and, for
+    a stitch, the componentOf ones, each with the job id its own manifest claims."""
+    manifest = manifests.get(label) if label else None
+    if not manifest:
+        return []
+    return [
+        {
+            "relationship": ingredient.get("relationship"),
+            "job_id": _manifest_job_id(manifests.get(ingredient.get("active_manifest"), {})),
+        }
+        for ingredient in manifest.get("ingredients", [])
+        if ingredient.get("relationship") in ("parentOf", "componentOf")
+    ]
 
 
 def _ingredient_chain(label: str | None, manifests: dict[str, Any]) -> list[str]:
@@ -177,18 +205,7 @@ def _ingredient_chain(label: str | None, manifests: dict[str, Any]) -> list[str]
     while label and label not in seen and label in manifests:
         seen.add(label)
         manifest = manifests[label]
-        job = (
-            next(
-                (
-                    a.get("data")
-                    for a in manifest.get("assertions", [])
-                    if a.get("label") == "org.montage.job"
-                ),
-                None,
-            )
-            or {}
-        )
-        chain.append(job.get("job_id"))
+        chain.append(_manifest_job_id(manifest))
         parent = next(
             (i for i in manifest.get("ingredients", []) if i.get("relationship") == "parentOf"),
             None,

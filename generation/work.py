@@ -31,6 +31,7 @@ from generation.runner import (
     worker_id,
 )
 from generation.services import clip_fingerprints_store, job_event_record, job_publish
+from generation.stitch import stitch_plan, stitch_render
 
 logger = logging.getLogger("montage.generation")
 
@@ -65,7 +66,15 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
     from generation.tasks import enqueue_postprocess
 
     engine = get_engine(job.engine)
-    if job.plan:
+    if job.kind == JobKind.STITCH:
+        plan = None
+        if not job.plan:
+            job.plan = stitch_plan(job, engine, planning_text(job)[0])
+            job.engine_version = engine.version
+            GenerationJob.objects.filter(pk=job.pk).update(
+                plan=job.plan, engine_version=engine.version
+            )
+    elif job.plan:
         plan = plan_from_dict(job.plan)
     else:
         if job.kind == JobKind.EDIT and job.parent is not None and job.parent.plan:
@@ -78,16 +87,9 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
         job.plan = plan.to_dict()
         job.engine_version = engine.version
         GenerationJob.objects.filter(pk=job.pk).update(plan=job.plan, engine_version=engine.version)
-    request = RenderRequest(
-        plan=plan,
-        width=job.width,
-        height=job.height,
-        seed=job.seed,
-        reference_image=_rgb(job.input_reference.name) if job.input_reference else None,
-        cameo_images={
-            ref: _rgb(name) for ref, name in job.annotations.get("cameo_images", {}).items()
-        },
-    )
+    cameo_images = {
+        ref: _rgb(name) for ref, name in job.annotations.get("cameo_images", {}).items()
+    }
     report = ProgressReporter(job, RENDER_SPAN)
 
     def on_progress(fraction: float) -> None:
@@ -95,7 +97,26 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
         if fraction >= 0.5:
             checkpoint("render")
 
-    result = engine.render(request, on_progress=on_progress, should_cancel=heartbeat.should_stop)
+    if plan is None:
+        result = stitch_render(
+            job,
+            engine,
+            cameo_images=cameo_images,
+            on_progress=on_progress,
+            should_cancel=heartbeat.should_stop,
+        )
+    else:
+        request = RenderRequest(
+            plan=plan,
+            width=job.width,
+            height=job.height,
+            seed=job.seed,
+            reference_image=_rgb(job.input_reference.name) if job.input_reference else None,
+            cameo_images=cameo_images,
+        )
+        result = engine.render(
+            request, on_progress=on_progress, should_cancel=heartbeat.should_stop
+        )
     name = save_intermediate(attempt, result)
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)

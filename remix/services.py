@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import is_blocked_either_way
@@ -22,6 +23,7 @@ EDGE_KIND_BY_JOB = {
     JobKind.REMIX: EdgeKind.REMIX,
     JobKind.EXTEND: EdgeKind.EXTENSION,
     JobKind.EDIT: EdgeKind.EDIT,
+    JobKind.STITCH: EdgeKind.STITCH,
 }
 
 
@@ -253,19 +255,28 @@ def lineage_record_for_clip(*, clip: Clip) -> int | None:
     Called in the transaction that stores the clip, so the edge exists exactly when the clip
     does: a job refused at completion never appears in the graph or in any count."""
     job = clip.job
-    if job.parent_id is None:
+    parent_ids = job.parent_ids
+    if not parent_ids:
         return None
-    parent = GenerationJob.objects.select_related("user").get(pk=job.parent_id)
-    kind = edge_kind_for(job=job, parents=[parent])
+    found = GenerationJob.objects.select_related("user").in_bulk(parent_ids)
+    parents = [found[pk] for pk in parent_ids if pk in found]
+    if not parents:
+        return None
+    kind = edge_kind_for(job=job, parents=parents)
     node = lineage_record(
         job_id=job.pk,
-        parent_job_ids=[parent.pk],
+        parent_job_ids=[parent.pk for parent in parents],
         kind=kind,
         prompt=job.prompt,
         created_by_id=job.user_id,
         at=clip.created_at,
     )
-    if parent.user_id != job.user_id:
+    credited = set()
+    for parent in parents:
+        # Each creator is told once, however many of their clips a stitch joins.
+        if parent.user_id == job.user_id or parent.user_id in credited:
+            continue
+        credited.add(parent.user_id)
         notification_create(
             user=parent.user,
             kind="remix.created",
@@ -327,13 +338,17 @@ def takedown_cameo(*, clips, cameo_id: str, actor: str, reason: str) -> list[Cli
 
 
 def _stop_derivations(parent_job_ids: list, *, actor: str) -> None:
-    pending = GenerationJob.objects.filter(parent_id__in=parent_job_ids).exclude(
-        status__in=TERMINAL
-    )
+    # A stitch names its other clips in params["parents"] (a jsonb array of public ids).
+    refs = [public_id(pk) for pk in parent_job_ids]
+    pending = GenerationJob.objects.filter(
+        Q(parent_id__in=parent_job_ids) | Q(params__parents__has_any_keys=refs)
+    ).exclude(status__in=TERMINAL)
+    taken_down = set(parent_job_ids)
     for job in pending:
+        cause = next((pk for pk in job.parent_ids if pk in taken_down), job.parent_id)
         job_stop(
             job=job,
             actor=actor,
             code="parent_removed",
-            reason=f"Video {public_id(job.parent_id)} was taken down.",
+            reason=f"Video {public_id(cause)} was taken down.",
         )

@@ -117,6 +117,8 @@ class ClipManifest:
     engine_name: str = "previs"
     engine_version: str = ""
     parent: Parent | None = None
+    # A stitch's other clips, in order: ``componentOf`` ingredients placed after the parent.
+    components: Sequence[Parent] = ()
     consent: Sequence[ConsentReference] = ()
     soft_bindings: Sequence[SoftBinding] = ()
     # Further assertions, each {"label": ..., "data": {...}}, for claims not modelled above.
@@ -141,6 +143,10 @@ def montage_version() -> str:
 PARENT_INGREDIENT_LABEL = "parent"
 
 
+def component_labels(clip: ClipManifest) -> list[str]:
+    return [f"component-{index}" for index in range(1, len(clip.components) + 1)]
+
+
 def manifest_definition(clip: ClipManifest) -> dict[str, Any]:
     """The c2pa manifest definition (JSON) for ``clip``; pure, so it is testable without signing."""
     if clip.parent is None:
@@ -158,6 +164,16 @@ def manifest_definition(clip: ClipManifest) -> dict[str, Any]:
                 "action": "c2pa.opened",
                 "parameters": {"ingredientIds": [PARENT_INGREDIENT_LABEL]},
             },
+            *(
+                [
+                    {
+                        "action": "c2pa.placed",
+                        "parameters": {"ingredientIds": component_labels(clip)},
+                    }
+                ]
+                if clip.components
+                else []
+            ),
             {
                 "action": "c2pa.edited",
                 "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
@@ -176,6 +192,8 @@ def manifest_definition(clip: ClipManifest) -> dict[str, Any]:
     }
     if clip.parent is not None and clip.parent.clip_id:
         job["parent_clip_id"] = clip.parent.clip_id
+    if clip.components:
+        job["component_clip_ids"] = [component.clip_id for component in clip.components]
     assertions: list[dict[str, Any]] = [
         {"label": "c2pa.actions", "data": {"actions": actions}},
         {"label": JOB_ASSERTION, "data": job},
@@ -289,6 +307,12 @@ def sign_mp4(
                 },
                 MP4,
                 parent,
+            )
+        for label, component in zip(component_labels(clip), clip.components, strict=True):
+            builder.add_ingredient(
+                {"title": component.title, "relationship": "componentOf", "label": label},
+                MP4,
+                stack.enter_context(_reading(component.source)),
             )
         signer = stack.enter_context(credentials.make_signer())
         src = stack.enter_context(_reading(source))

@@ -238,3 +238,47 @@ def test_a_character_is_used_like_any_cameo(alice, bob):
     job = job_from(generate(client_for(bob), "@biscuit_dog runs"))
     assert job.annotations["cameos"][0]["kind"] == "character"
     assert job.annotations["cameo_images"] == {"biscuit_dog": pet.reference_image}
+
+
+def _stitch(api, *jobs, prompt="and then night falls"):
+    body = {"videos": [job.public_id for job in jobs], "prompt": prompt}
+    return api.post("/api/v1/generations/stitch", body, format="json")
+
+
+def _inherited(api, parent: GenerationJob) -> GenerationJob:
+    """A remix whose own prompt names nobody: it shows the parent's cameo all the same."""
+    response = api.post(
+        f"/v1/videos/{parent.public_id}/remix", {"prompt": "a cat dances"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return _completed(GenerationJob.objects.get(parent=parent))
+
+
+def test_a_stitch_cannot_launder_a_cameo_shown_by_any_clip_it_joins(alice, bob):
+    cameo = person_cameo(alice, audience="approved")
+    grant = services.grant_create(cameo=cameo, grantee=bob, actor=alice)
+    api = client_for(bob)
+    plain = _completed(job_from(generate(api, "a quiet lake at dawn")))
+    shows_alice = _inherited(api, _completed(job_from(generate(api, "@alice rides a bike"))))
+    services.grant_revoke(grant=grant, actor=alice)
+    jobs, uses = GenerationJob.objects.count(), actions(cameo).count("used")
+    # The cameo is in the second clip, and only through its annotations (not its prompt).
+    assert_error(_stitch(api, plain, shows_alice), 403, code="cameo_unavailable", param="video")
+    assert GenerationJob.objects.count() == jobs and actions(cameo).count("used") == uses
+
+
+def test_a_permitted_stitch_carries_the_cameos_of_every_clip(alice, bob):
+    cameo = person_cameo(alice, audience="everyone")
+    api = client_for(bob)
+    plain = _completed(job_from(generate(api, "a quiet lake at dawn")))
+    shows_alice = _inherited(api, _completed(job_from(generate(api, "@alice rides a bike"))))
+    response = _stitch(api, plain, shows_alice)
+    assert response.status_code == 201, response.content
+    stitch = job_from(response)
+    assert [c["cameo_id"] for c in stitch.annotations["cameos"]] == [cameo.public_id]
+    assert Appearance.objects.get(job=stitch).via == "parent"
+    # Withdrawn while the stitch renders: the second check refuses it.
+    user_block(blocker=alice, blocked=bob)
+    with pytest.raises(GateRefused) as refused:
+        consent_gate(stitch, "complete")
+    assert refused.value.code == "cameo_consent_withdrawn"
