@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench stop clean-data migrate worker schema browser
+.PHONY: install run test lint format bench load stop clean-data migrate worker schema browser
 
 # A fresh machine needs only Python 3.11: the virtual environment and every dependency
 # (pinned torch CPU build included) come from here; re-run when pyproject.toml changes.
@@ -52,6 +52,11 @@ test: $(STAMP) lint browser
 
 bench: $(STAMP)
 	MONTAGE_ENV=test $(PY) -m bench
+
+# A bounded, headless locust run against the whole stack on loopback (bench/load/):
+# make load LOAD_ARGS="--users 20 --run-time 60".
+load: $(STAMP)
+	MONTAGE_ENV=test $(PY) -m bench.load $(LOAD_ARGS)
 
 schema: $(STAMP)
 	$(PY) manage.py spectacular --validate --file openapi.yaml

@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.authentication import bearer_token, user_for_token
+from core import metrics
 from core.errors import AuthenticationRequired
 from core.realtime import user_group
 
@@ -57,9 +58,18 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        metrics.websocket_opened(self.channel_name)
         await self.send_json(
             {"event": "ready", "data": {"user": str(user.pk), "handle": user.handle}}
         )
+
+    async def __call__(self, scope, receive, send):
+        # Counted out here rather than in disconnect(), which a consumer that dies of an
+        # exception (its channel layer failing, say) never reaches.
+        try:
+            return await super().__call__(scope, receive, send)
+        finally:
+            metrics.websocket_closed(getattr(self, "channel_name", ""))
 
     async def disconnect(self, code):
         group = getattr(self, "group", None)

@@ -101,6 +101,8 @@ def configure() -> BenchEnv:
             "DATABASE_URL": _env.database_url,
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": broker_url,
+            # Media stays in the scratch directory, whatever storage the environment names.
+            "STORAGE_BACKEND": "filesystem",
             "MEDIA_ROOT": str(scratch / "media"),
             "GENERATION_SIGNING_DIR": str(scratch / "signing"),
             "PYTHONUNBUFFERED": "1",

@@ -7,7 +7,7 @@ owns the device) and ``cpu`` (encode, sign, fingerprint, moderation, housekeepin
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -24,6 +24,42 @@ app.conf.task_queues = (
 app.conf.task_default_exchange = "cpu"
 app.conf.task_default_routing_key = "cpu"
 app.autodiscover_tasks()
+
+
+# Tasks whose first argument is a generation job's id: their log lines carry it from the first
+# one, including those written before the job is claimed.
+JOB_TASKS = frozenset({"generation.render", "generation.postprocess"})
+
+
+@before_task_publish.connect
+def _stamp_log_ids(headers=None, **kwargs):
+    """The request (and job) a task was sent for go with it, so the worker logs under them."""
+    from core.logging import task_headers_stamp
+
+    task_headers_stamp(headers)
+
+
+@task_prerun.connect
+def _enter_log_ids(task_id=None, task=None, args=None, **kwargs):
+    from core.logging import task_context_enter
+
+    job_id = str(args[0]) if task.name in JOB_TASKS and args else None
+    task_context_enter(task_id, task.request, job_id)
+
+
+@task_postrun.connect
+def _exit_log_ids(task_id=None, **kwargs):
+    from core.logging import task_context_exit
+
+    task_context_exit(task_id)
+
+
+@worker_process_init.connect
+def _publish_worker_gauges(**kwargs):
+    """Each worker process keeps its GPU gauges alive in the metrics store (on CUDA only)."""
+    from core.metrics import worker_process_started
+
+    worker_process_started()
 
 
 @worker_process_init.connect

@@ -1,7 +1,7 @@
 """``make run``: the whole service on one machine, stopped by one Ctrl-C.
 
 Starts the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set, migrates,
-seeds the demo, then runs the ASGI server (HTTP + WebSockets), a Celery worker on both queues
+seeds the demo, then runs the ASGI server (HTTP + WebSockets), a Celery worker per queue
 and Celery beat, and prints where to look once /readyz answers.
 """
 
@@ -37,7 +37,10 @@ def _start_children(children: list[subprocess.Popen], host: str, port: str) -> N
     celery = [str(BIN / "celery"), "-A", "config"]
     commands = [
         [*uvicorn, "--host", host, "--port", port],
-        [*celery, "worker", "-Q", "gpu,cpu", "-c", "2", "-l", "INFO", "-n", "montage-dev@%h"],
+        # One worker per queue, as deployments run them: a single worker on both queues takes
+        # `gpu` first (priority order) and leaves post-processing waiting while renders arrive.
+        [*celery, "worker", "-Q", "gpu", "-c", "1", "-l", "INFO", "-n", "montage-gpu@%h"],
+        [*celery, "worker", "-Q", "cpu", "-c", "1", "-l", "INFO", "-n", "montage-cpu@%h"],
         [*celery, "beat", "--loglevel", "WARNING", "--schedule", str(beat_schedule)],
     ]
     for command in commands:

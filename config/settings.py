@@ -103,6 +103,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.MetricsMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -114,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.ApiErrorMiddleware",
+    # Last, so it sees a view's exception first: an outage of Postgres or Redis answers 503.
+    "core.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,15 +151,79 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
 
-# Storage goes through Django's storage API; the filesystem under the data directory is the
-# default. STORAGE_BACKEND names another backend class (e.g. an S3 one) for deployments.
+# Media goes through Django's storage API. STORAGE_BACKEND picks where it lives: `filesystem`
+# (MEDIA_ROOT under the data directory, the default), `s3` (any S3-compatible object store,
+# configured by the S3_* variables), or a dotted storage class path.
 # WhiteNoise serves static files (admin, Swagger UI) from STATIC_ROOT after collectstatic, or
 # straight from the apps' folders in development and tests.
 WHITENOISE_USE_FINDERS = not PRODUCTION
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
+# Lifetime of a media link handed out in an API body (signed token or presigned URL), and of
+# the presigned URL a media endpoint redirects to (followed at once, so it can be short).
+# S3 presigned URLs live at most 7 days (SigV4).
+MEDIA_URL_TTL = env_int("MEDIA_URL_TTL", 3600)
+MEDIA_REDIRECT_TTL = env_int("MEDIA_REDIRECT_TTL", 300)
+for _name, _ttl in (("MEDIA_URL_TTL", MEDIA_URL_TTL), ("MEDIA_REDIRECT_TTL", MEDIA_REDIRECT_TTL)):
+    if not 1 <= _ttl <= 7 * 24 * 3600:
+        raise ImproperlyConfigured(f"{_name} must be between 1 and 604800 seconds; got {_ttl}")
+
+
+def _s3_storage() -> dict:
+    bucket = env_str("S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured(
+            "STORAGE_BACKEND=s3 needs S3_BUCKET (the bucket that holds media); set it, or set "
+            "STORAGE_BACKEND=filesystem"
+        )
+    addressing = env_str("S3_ADDRESSING_STYLE").lower() or None
+    if addressing not in {None, "auto", "virtual", "path"}:
+        raise ImproperlyConfigured(
+            f"S3_ADDRESSING_STYLE must be auto, virtual or path; got {addressing!r}"
+        )
+    domain = env_str("S3_CUSTOM_DOMAIN").removeprefix("https://").rstrip("/")
+    if "://" in domain:
+        raise ImproperlyConfigured(
+            f"S3_CUSTOM_DOMAIN is a host name (cdn.example.com), served over https; got {domain!r}"
+        )
+    return {
+        "BACKEND": "core.storage.S3MediaStorage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            # Unset keys leave boto3 to its credential chain (environment, IAM role, profile).
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "addressing_style": addressing,
+            "signature_version": "s3v4",
+            # Safety: objects are private (no ACL: the bucket's own, private, default); every
+            # link to them is presigned and expires. Only published media may use the CDN host.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": MEDIA_URL_TTL,
+            "public_domain": domain or None,
+            # A name already taken gets a new one rather than replacing another's object.
+            "file_overwrite": False,
+        },
+    }
+
+
+def _media_storage(backend: str) -> dict:
+    if "." not in backend:
+        backend = backend.lower()
+    if backend == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if backend == "s3":
+        return _s3_storage()
+    if "." in backend:
+        return {"BACKEND": backend}
+    raise ImproperlyConfigured(
+        f"STORAGE_BACKEND must be filesystem, s3 or a dotted storage class; got {backend!r}"
+    )
+
+
 STORAGES = {
-    "default": {
-        "BACKEND": env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-    },
+    "default": _media_storage(STORAGE_BACKEND),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -206,7 +273,11 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # Bounded: a push to a Redis that stopped answering must fail (it is best-effort)
+            # instead of holding the request or the worker. Reads wait longer than
+            # channels_redis' own 5 s blocking receive; connecting to a Redis that is down
+            # fails fast.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 2}],
             "prefix": env_str("CHANNELS_PREFIX", "montage:asgi"),
             "capacity": 1000,
             "expiry": 60,
@@ -238,23 +309,39 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 28 * 60)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 0) or None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Web requests publish after their commit: a broker that is down must cost a request about a
+# second, not Celery's default of several retries of every socket timeout. One retry still
+# rides over a broker restart (the pooled connection is dead, a new one works). What could not
+# be published is re-sent by the generation reaper (the job row is the durable record).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 # Redis redelivers an unacknowledged message after the visibility timeout: it must exceed the
 # longest task, else a slow render would be handed to a second worker while still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60),
-    "socket_timeout": 10,
+    # Commands (publish, ack) to a broker that accepts and never answers fail after this
+    # instead of waiting forever; a consumer's BRPOP is answered within its own 1 s.
+    "socket_timeout": 3,
     "socket_connect_timeout": 5,
     # Ten priority levels, served highest first (job priority; see generation.tasks).
     "priority_steps": list(range(10)),
     "sep": ":",
     "queue_order_strategy": "priority",
 }
+# The generation reaper (beat, every GENERATION_REAP_SECONDS) re-sends the task of a job that
+# has waited this long without a worker: its message may never have reached the broker (down
+# when the job was accepted) or have been lost with a broker restart.
+GENERATION_REQUEUE_AFTER_SECONDS = env_int("GENERATION_REQUEUE_AFTER_SECONDS", 120)
 CELERY_BEAT_SCHEDULE = {
     "reap-generation-jobs": {
         "task": "generation.reap",
-        "schedule": 30,
+        "schedule": env_int("GENERATION_REAP_SECONDS", 30),
         "options": {"queue": "cpu"},
     },
     "purge-idempotency-keys": {
@@ -420,6 +507,28 @@ LOGGING = {
     },
 }
 APPEND_SLASH = False
+
+# --- Metrics (GET /metrics, Prometheus text format) ---------------------------------------
+
+# Scrapers send "Authorization: Bearer <METRICS_TOKEN>". Unset, the endpoint is open: keep it
+# to the cluster network then (the ingress should not route /metrics).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Redis keys (in REDIS_URL) holding the cluster-wide series: job and moderation counts written
+# by workers, and the heartbeat gauges of live processes.
+METRICS_KEY_PREFIX = env_str("METRICS_KEY_PREFIX", "montage:metrics")
+# Seconds a process's heartbeat gauges (open WebSockets, worker GPU memory) outlive its last
+# refresh; a process refreshes them every third of it, so a dead one drops out within it.
+METRICS_HEARTBEAT_TTL = env_int("METRICS_HEARTBEAT_TTL", 60)
+# Seconds the database's unfinished-job counts are reused between scrapes.
+METRICS_JOBS_CACHE_SECONDS = env_int("METRICS_JOBS_CACHE_SECONDS", 5)
+# Set for gunicorn with several workers (config/gunicorn.py): each process writes its request
+# timings to files here and a scrape adds them up. prometheus_client reads it from the
+# environment itself, so it must be set before the server starts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    # Any process of the image may start with it set (a manage.py command in the web
+    # container too): prometheus_client opens files there at import, so it must exist.
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # --- Generation ---------------------------------------------------------------------------
 

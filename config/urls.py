@@ -10,7 +10,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cameo import apis as cameo_apis
-from core import health
+from core import health, metrics
 from core.errors import error_response
 from core.middleware import is_api_path
 from generation.urls import openai_urlpatterns
@@ -27,6 +27,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     # Characters are cameos; these come before generation's routes, which answer 404 for them.
     path(

@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import math
 
+import kombu.exceptions
+import psycopg
+import redis.exceptions
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections
+from django.db import utils as db_utils
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -135,10 +139,52 @@ class RateLimited(MontageError):
         self.retry_after = retry_after
 
 
+# Seconds a client is asked to wait before retrying a request that met a backing-service
+# outage: long enough for a database failover or a Redis restart, short enough to feel live.
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(MontageError):
     status_code = 503
     default_detail = "A service this request depends on is unavailable; try again shortly."
     default_code = "service_unavailable"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int = RETRY_AFTER_SECONDS, **kwargs
+    ):
+        headers = {"Retry-After": str(max(1, int(retry_after))), **(kwargs.pop("headers", {}))}
+        super().__init__(message, headers=headers, **kwargs)
+        self.retry_after = retry_after
+
+
+# Errors that mean a backing service could not be reached or dropped the connection.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    # Django wraps the driver's errors; raw psycopg ones come from code that uses it directly.
+    db_utils.OperationalError,
+    db_utils.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    # BusyLoadingError (a Redis restarting from its data file) is a ConnectionError.
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    # A task publish that found no broker.
+    kombu.exceptions.OperationalError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says a backing service (Postgres, Redis, the Celery broker) could not
+    be reached or dropped the connection, rather than a fault in the code: the same request
+    can succeed once the service is back, so it is answered 503 with Retry-After, not 500."""
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
+def outage_response_body() -> dict:
+    return error_body(ServiceUnavailable.default_detail, status=503, code="service_unavailable")
+
+
+def outage_headers() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def _join(path: str, key) -> str:
@@ -263,6 +309,16 @@ def exception_handler(exc, context) -> Response:
         )
 
     request = context.get("request")
+    if is_outage(exc):
+        # No traceback: the cause is outside the process, and /readyz names the service.
+        logger.warning(
+            "%s %s: backing service unavailable: %s: %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            type(exc).__name__,
+            exc,
+        )
+        return Response(outage_response_body(), status=503, headers=outage_headers())
     logger.exception(
         "unhandled exception in %s %s",
         getattr(request, "method", "?"),

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 
-from core.errors import error_response
+from core.errors import error_response, is_outage, outage_headers, outage_response_body
 from core.logging import request_id_var
+from core.metrics import UNMATCHED_ROUTE, request_observe
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_PREFIXES = ("/api/", "/v1/")
@@ -14,6 +18,28 @@ API_PREFIXES = ("/api/", "/v1/")
 
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
+
+
+class MetricsMiddleware:
+    """Times every request into ``montage_http_request_duration_seconds``, labelled by the URL
+    pattern that matched (``api/v1/generations/<str:generation_id>``), never the path: ids in
+    paths would make a series per object. First in MIDDLEWARE, so the time includes the other
+    middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        request_observe(
+            match.route if match is not None else UNMATCHED_ROUTE,
+            request.method,
+            response.status_code,
+            time.perf_counter() - started,
+        )
+        return response
 
 
 class RequestIdMiddleware:
@@ -116,4 +142,40 @@ class ApiErrorMiddleware:
                 if header in response:
                     replacement[header] = response[header]
             return replacement
+        return response
+
+
+class ServiceUnavailableMiddleware:
+    """Answers 503 with Retry-After, not 500, when a view outside DRF (the staff console,
+    the admin, plain Django views) fails because Postgres, Redis or the broker is out of
+    reach: the error shape on API paths, a short plain-text page elsewhere. DRF views get the
+    same answer from core.errors.exception_handler. Last in MIDDLEWARE, so it sees the view's
+    exception first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_outage(exception):
+            return None
+        logging.getLogger("montage.errors").warning(
+            "%s %s: backing service unavailable: %s: %s",
+            request.method,
+            request.path,
+            type(exception).__name__,
+            exception,
+        )
+        if is_api_path(request.path):
+            response = JsonResponse(outage_response_body(), status=503)
+        else:
+            response = HttpResponse(
+                "Service temporarily unavailable; try again shortly.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        for key, value in outage_headers().items():
+            response[key] = value
         return response

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import mimetypes
 
+from django.conf import settings
 from django.core import signing
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -17,8 +18,9 @@ from rest_framework.views import APIView
 from core.errors import Forbidden, InvalidRequest, NotFound
 from core.idempotency import idempotent
 from core.pagination import list_body, paginate_queryset, parse_limit
+from core.storage import media_url
 from generation import selectors, services
-from generation.models import Clip, JobKind, JobStatus, parse_public_id
+from generation.models import Clip, ClipAudience, JobKind, JobStatus, parse_public_id
 from generation.serializers import (
     DeletedSerializer,
     GenerationBatchSerializer,
@@ -41,6 +43,10 @@ from generation.services import (
 PARSERS = [JSONParser, MultiPartParser, FormParser]
 VARIANTS = {"video": "video", "thumbnail": "thumbnail", "spritesheet": "spritesheet"}
 POLL_AFTER_MS = "500"
+REDIRECT_TO_STORE = OpenApiResponse(
+    description="With object storage: a redirect to the object itself (a presigned URL that "
+    "expires after MEDIA_REDIRECT_TTL seconds, or the CDN for media published to everyone)."
+)
 
 
 def _reference_object(request):
@@ -227,7 +233,33 @@ class VideoDetailApi(APIView):
         return Response({"id": job.public_id, "object": "video.deleted", "deleted": True})
 
 
-def _serve_clip_file(clip: Clip, variant: str) -> FileResponse:
+def _published_to_everyone(clip: Clip) -> bool:
+    """Media anyone at all may fetch: the only media that may have an unsigned (CDN) link."""
+    return (
+        clip.published_at is not None
+        and clip.audience == ClipAudience.PUBLIC
+        and clip.removed_at is None
+        and clip.held_at is None
+        and not clip.age_restricted
+    )
+
+
+def clip_direct_url(clip: Clip, variant: str, *, expires: int) -> str | None:
+    """A link to the stored object itself (presigned, or on the CDN host for media published
+    to everyone), or None when the storage is one only Montage can serve (the filesystem)."""
+    field = getattr(clip, VARIANTS[variant])
+    return media_url(
+        field.storage, field.name, expires=expires, public=_published_to_everyone(clip)
+    )
+
+
+def _serve_clip_file(clip: Clip, variant: str) -> HttpResponseBase:
+    direct = clip_direct_url(clip, variant, expires=settings.MEDIA_REDIRECT_TTL)
+    if direct is not None:
+        # The object store serves the bytes; Montage has only checked who may have them.
+        response = HttpResponseRedirect(direct)
+        response["Cache-Control"] = "private, no-store"
+        return response
     field = getattr(clip, VARIANTS[variant])
     content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
     response = FileResponse(field.open("rb"), content_type=content_type)
@@ -270,7 +302,7 @@ class BinaryContentMixin:
 class VideoContentApi(BinaryContentMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("variant", str, enum=list(VARIANTS))],
-        responses={(200, "video/mp4"): OpenApiTypes.BINARY},
+        responses={(200, "video/mp4"): OpenApiTypes.BINARY, 302: REDIRECT_TO_STORE},
         tags=["videos (OpenAI)"],
         operation_id="videos_download_content",
     )
@@ -497,17 +529,19 @@ class GenerationsApi(APIView):
 
 
 def _media_urls(request, job) -> dict | None:
+    """Links to a finished clip's media, valid for ``MEDIA_URL_TTL`` seconds: presigned
+    object-store URLs, or Montage's own signed links when the storage is the filesystem."""
     clip = getattr(job, "clip", None) if job.status == JobStatus.COMPLETED else None
-    if clip is None:
+    if clip is None or clip.removed_at is not None:
         return None
     return {
-        variant: request.build_absolute_uri(f"/api/v1/media/{media_token(clip, variant)}")
+        variant: clip_direct_url(clip, variant, expires=settings.MEDIA_URL_TTL)
+        or request.build_absolute_uri(f"/api/v1/media/{media_token(clip, variant)}")
         for variant in VARIANTS
     }
 
 
 MEDIA_SALT = "montage.media"
-MEDIA_URL_TTL = 3600
 
 
 def media_token(clip: Clip, variant: str) -> str:
@@ -548,7 +582,7 @@ class GenerationRetryApi(APIView):
 class GenerationContentApi(VideoContentApi):
     @extend_schema(
         parameters=[OpenApiParameter("variant", str, enum=list(VARIANTS))],
-        responses={(200, "video/mp4"): OpenApiTypes.BINARY},
+        responses={(200, "video/mp4"): OpenApiTypes.BINARY, 302: REDIRECT_TO_STORE},
         tags=["generations"],
         operation_id="generations_content",
     )
@@ -563,10 +597,16 @@ class SignedMediaApi(BinaryContentMixin, APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(responses={(200, "video/mp4"): OpenApiTypes.BINARY}, tags=["generations"])
+    @extend_schema(
+        responses={
+            (200, "video/mp4"): OpenApiTypes.BINARY,
+            302: REDIRECT_TO_STORE,
+        },
+        tags=["generations"],
+    )
     def get(self, request, token: str):
         try:
-            claims = signing.loads(token, salt=MEDIA_SALT, max_age=MEDIA_URL_TTL)
+            claims = signing.loads(token, salt=MEDIA_SALT, max_age=settings.MEDIA_URL_TTL)
         except signing.SignatureExpired as exc:
             raise Forbidden("This media link has expired.", code="link_expired") from exc
         except signing.BadSignature as exc:

@@ -30,7 +30,9 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from core import metrics
 from core.logging import job_id_var
 from generation.engines.base import Cancelled, RenderResult
 from generation.models import GenerationJob, JobAttempt, JobStage, JobStatus
@@ -227,7 +229,12 @@ def _cancel_key(job_id) -> str:
 
 
 def signal_cancel(job_id) -> None:
-    cache.set(_cancel_key(job_id), "1", timeout=24 * 3600)
+    try:
+        cache.set(_cancel_key(job_id), "1", timeout=24 * 3600)
+    except RedisError:
+        # Sent after the cancellation committed: a Redis outage must not turn it into an error.
+        # The heartbeat reads the row, so the worker still stops, a little later.
+        logger.warning("cancel flag not set for job %s: Redis unavailable", job_id, exc_info=True)
 
 
 def cancel_requested(job_id) -> bool:
@@ -435,6 +442,7 @@ def job_finish(
     job.lease_expires_at = None
     intermediate, job.intermediate = job.intermediate, ""
     job.save()
+    metrics.job_finished(job)
     job_event_record(job, f"worker:{worker}", action=action, **({"code": code} if code else {}))
     job_publish(job, "job.updated" if status == JobStatus.CANCELLED else "job.failed")
     if intermediate:
@@ -498,7 +506,10 @@ def run_stage(job_id, *, stage: str, accept: set[str], work) -> Claim:
         return result
     token = job_id_var.set(str(job_id))
     try:
-        with Heartbeat(job_id, worker) as heartbeat:
+        with (
+            Heartbeat(job_id, worker) as heartbeat,
+            metrics.job_stage_timer(engine=result.job.engine, stage=stage),
+        ):
             try:
                 work(result.job, heartbeat, result.attempt)
             except Cancelled:

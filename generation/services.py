@@ -19,6 +19,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
+from core import metrics
 from core.errors import (
     Conflict,
     Forbidden,
@@ -527,6 +528,7 @@ def job_cancel(*, job: GenerationJob, actor: User) -> GenerationJob:
             job.completed_at = timezone.now()
             _drop_intermediate(job)
             fields += ["status", "stage", "counts_against_quota", "completed_at", "intermediate"]
+            metrics.job_finished(job)
         job.save(update_fields=fields)
         job_event_record(job, f"user:{actor.pk}", action="cancel_requested")
         job_publish(job, "job.updated")
@@ -561,6 +563,7 @@ def job_stop(*, job: GenerationJob, actor: str, code: str, reason: str) -> Gener
             _drop_intermediate(job)
             fields += ["status", "stage", "error_code", "error_message", "completed_at"]
             fields.append("intermediate")
+            metrics.job_finished(job)
         job.save(update_fields=fields)
         job_event_record(job, actor, action="stopped", code=code)
         job_publish(job, "job.failed" if job.is_terminal else "job.updated")
@@ -648,6 +651,7 @@ def job_delete(*, job: GenerationJob, actor: User) -> None:
                 "counts_against_quota",
                 "intermediate",
             ]
+            metrics.job_finished(job)
         job.save(update_fields=fields)
         if (
             job.input_reference

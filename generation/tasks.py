@@ -68,18 +68,16 @@ def postprocess(self, job_id: str) -> None:
         raise self.retry(countdown=retry_in)
 
 
-REQUEUE_AFTER = dt.timedelta(minutes=2)
-
-
 @shared_task(name="generation.reap", time_limit=120, soft_time_limit=110, ignore_result=True)
 def reap() -> int:
     """Backstop for lost messages and dead workers: re-sends the task of every unfinished job
     whose lease expired or that has waited too long without one. A duplicate is harmless:
     the lease makes the second delivery a no-op."""
     sent = 0
-    for job in jobs_stalled(waited=REQUEUE_AFTER):
-        # At most one re-send per job per REQUEUE_AFTER, so a long queue is not flooded.
-        if not cache.add(f"reap:{job.pk}", "1", timeout=int(REQUEUE_AFTER.total_seconds())):
+    requeue_after = settings.GENERATION_REQUEUE_AFTER_SECONDS
+    for job in jobs_stalled(waited=dt.timedelta(seconds=requeue_after)):
+        # At most one re-send per job per requeue_after, so a long queue is not flooded.
+        if not cache.add(f"reap:{job.pk}", "1", timeout=requeue_after):
             continue
         task = render if job.stage in (JobStage.QUEUED, JobStage.RENDERING) else postprocess
         task.apply_async(

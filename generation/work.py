@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from core import metrics
 from generation import pipeline
 from generation.engines.base import RenderRequest, merge_edit, plan_from_dict
 from generation.engines.registry import get_engine
@@ -201,6 +202,7 @@ def _postprocess(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) 
         locked.lease_expires_at = None
         locked.intermediate = ""
         locked.save()
+        metrics.job_finished(locked)
         JobAttempt.objects.filter(pk=attempt.pk).update(
             outcome=JobAttempt.Outcome.OK, ended_at=timezone.now()
         )

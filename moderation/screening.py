@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connections
 
+from core import metrics
 from generation.gates import GateRefused
 from generation.models import GenerationJob, JobAttempt, JobStage
 from moderation.classifiers import frames as frame_classifier
@@ -77,6 +78,8 @@ def decision_record(
         "context": context,
         "classifier_version": version,
     }
+    stage = "output" if phase == "complete" else "input"
+    metrics.moderation_decision(stage=stage, subject=subject_type, outcome=verdict)
     if not durable:
         ScreeningDecision.objects.create(**fields)
         return

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import notification_create
+from core import metrics
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from generation.models import Clip
 from generation.services import clip_remove, clip_restore, job_event_record
@@ -500,6 +501,9 @@ def case_decide(
             reason=text,
             detail={"effects": effects, "options": options},
         )
+        metrics.moderation_decision(
+            stage="action", subject=case.subject_type, outcome=decision, after_commit=True
+        )
         _reports_resolve(case, decision=decision, outcome=text)
         _owner_notify(case, decision=decision, outcome=text)
     return case
@@ -512,6 +516,13 @@ def _reports_resolve(case: Case, *, decision: str, outcome: str) -> None:
     reports = list(case.reports.filter(status=ReportStatus.OPEN).select_related("reporter"))
     Report.objects.filter(pk__in=[r.pk for r in reports]).update(
         status=status, outcome=outcome[:300], resolved_at=now
+    )
+    metrics.moderation_decision(
+        stage="report",
+        subject=case.subject_type,
+        outcome=status,
+        count=len(reports),
+        after_commit=True,
     )
     for report in reports:
         # Reporters are told what came of their report.
