@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiKey, Block, Follow, Notification, User
+from accounts.models import ApiKey, Block, Follow, Notification, ParentalEvent, ParentalLink, User
 
 
 @admin.register(User)
@@ -32,3 +32,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 admin.site.register(Follow)
 admin.site.register(Block)
 admin.site.register(Notification)
+
+
+@admin.register(ParentalLink)
+class ParentalLinkAdmin(admin.ModelAdmin):
+    list_display = ("parent", "teen", "created_at", "revoked_at")
+    search_fields = ("parent__handle", "teen__handle")
+    # Controls change through the service (it records each change); the admin only reads them.
+    readonly_fields = [f.name for f in ParentalLink._meta.fields]
+
+
+@admin.register(ParentalEvent)
+class ParentalEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "action", "link_id")
+    readonly_fields = [f.name for f in ParentalEvent._meta.fields]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

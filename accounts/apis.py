@@ -12,22 +12,31 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts import selectors, services
 from accounts.serializers import (
+    AcceptInputSerializer,
     ApiKeyCreatedSerializer,
     ApiKeyInputSerializer,
     ApiKeySerializer,
     AvatarInputSerializer,
     BlockSerializer,
+    ControlsSerializer,
     FollowEdgeSerializer,
     MarkReadInputSerializer,
     MeSerializer,
+    MyControlsSerializer,
     NotificationSerializer,
+    ParentalEventSerializer,
+    ParentalInvitationSerializer,
+    ParentalLinkSerializer,
     ProfileUpdateInputSerializer,
     RegisterInputSerializer,
     TokenPairSerializer,
     TokenRefreshSerializer,
     UserDetailSerializer,
+    controls_body,
+    parental_link_body,
 )
 from core.idempotency import idempotent
+from core.pagination import list_body, paginate_queryset, parse_limit
 from core.throttling import AuthRateThrottle, IPRateThrottle
 
 
@@ -208,3 +217,120 @@ class NotificationsReadApi(APIView):
             user=request.user, ids=data.validated_data.get("ids")
         )
         return Response({"marked_read": count})
+
+
+# --- Parental controls ------------------------------------------------------------------------
+
+
+class ParentalInvitationsApi(APIView):
+    """The parent (an adult account) creates a code for their teen to accept."""
+
+    @extend_schema(request=None, responses={201: ParentalInvitationSerializer}, tags=["parental"])
+    def post(self, request):
+        invitation, code = services.parental_invitation_create(parent=request.user)
+        body = {
+            "object": "parental.invitation",
+            "id": invitation.public_id,
+            "code": code,
+            "expires_at": invitation.expires_at.isoformat(),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ParentalInvitationAcceptApi(APIView):
+    """The teen, signed in to the teen account, accepts the parent's code."""
+
+    throttle_classes = [IPRateThrottle, AuthRateThrottle]
+
+    @extend_schema(
+        request=AcceptInputSerializer, responses={201: ParentalLinkSerializer}, tags=["parental"]
+    )
+    def post(self, request):
+        data = AcceptInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        link = services.parental_link_accept(teen=request.user, code=data.validated_data["code"])
+        return Response(parental_link_body(link), status=status.HTTP_201_CREATED)
+
+
+class ParentalLinksApi(APIView):
+    """Links the caller is a party to, as parent or teen (removed ones included)."""
+
+    @extend_schema(responses={200: ParentalLinkSerializer(many=True)}, tags=["parental"])
+    def get(self, request):
+        rows, cursor = paginate_queryset(
+            selectors.parental_links_of(user=request.user),
+            ordering=("-id",),
+            cursor=request.query_params.get("cursor"),
+            limit=parse_limit(request.query_params.get("limit")),
+        )
+        return Response(list_body([parental_link_body(link) for link in rows], cursor))
+
+
+class ParentalLinkDetailApi(APIView):
+    @extend_schema(responses={200: ParentalLinkSerializer}, tags=["parental"])
+    def get(self, request, link_id: str):
+        link = selectors.parental_link_get_for_user(link_id=link_id, user=request.user)
+        return Response(parental_link_body(link))
+
+
+class ParentalLinkRevokeApi(APIView):
+    @extend_schema(request=None, responses={200: ParentalLinkSerializer}, tags=["parental"])
+    def post(self, request, link_id: str):
+        link = selectors.parental_link_get_for_user(link_id=link_id, user=request.user)
+        link = services.parental_link_revoke(link=link, actor=request.user)
+        return Response(parental_link_body(link))
+
+
+class ParentalControlsApi(APIView):
+    """A link's controls: both sides read them, only the parent changes them."""
+
+    @extend_schema(responses={200: ControlsSerializer}, tags=["parental"])
+    def get(self, request, link_id: str):
+        link = selectors.parental_link_get_for_user(link_id=link_id, user=request.user)
+        return Response(controls_body(link))
+
+    @extend_schema(
+        request=ControlsSerializer, responses={200: ControlsSerializer}, tags=["parental"]
+    )
+    def patch(self, request, link_id: str):
+        link = selectors.parental_link_get_for_user(link_id=link_id, user=request.user)
+        data = ControlsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        link = services.parental_controls_update(
+            link=link, actor=request.user, **data.validated_data
+        )
+        return Response(controls_body(link))
+
+
+class ParentalEventsApi(APIView):
+    """The link's history (who changed what, when), for both sides."""
+
+    @extend_schema(responses={200: ParentalEventSerializer(many=True)}, tags=["parental"])
+    def get(self, request, link_id: str):
+        link = selectors.parental_link_get_for_user(link_id=link_id, user=request.user)
+        rows, cursor = paginate_queryset(
+            selectors.parental_events_of(link=link),
+            ordering=("id",),
+            cursor=request.query_params.get("cursor"),
+            limit=parse_limit(request.query_params.get("limit")),
+        )
+        return Response(list_body(ParentalEventSerializer(rows, many=True).data, cursor))
+
+
+class MyParentalControlsApi(APIView):
+    """The teen's view: the controls that apply to them now, and from which links."""
+
+    @extend_schema(responses={200: MyControlsSerializer}, tags=["parental"])
+    def get(self, request):
+        controls = selectors.parental_controls_for(request.user)
+        links = selectors.parental_links_of(user=request.user).filter(
+            teen=request.user, revoked_at__isnull=True
+        )
+        return Response(
+            {
+                "object": "parental.controls",
+                "applies": controls is not None,
+                "controls": controls_body(controls) if controls is not None else None,
+                "links": [parental_link_body(link) for link in links.order_by("id")],
+            }
+        )

@@ -180,3 +180,155 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+# --- Parental controls ------------------------------------------------------------------------
+
+PARENTAL_LINK_PREFIX = "plink_"
+PARENTAL_INVITATION_PREFIX = "pinv_"
+# How many parents one teen account may have linked at once.
+PARENTAL_MAX_PARENTS = 2
+# How long an invitation code can be accepted, and how many unused ones a parent may hold.
+PARENTAL_INVITATION_TTL = dt.timedelta(hours=48)
+PARENTAL_MAX_OPEN_INVITATIONS = 5
+# A watch-time limit is shorter than a day (a whole day is no limit at all).
+PARENTAL_MAX_DAILY_MINUTES = 24 * 60 - 1
+
+
+class CameoAudienceCap(models.TextChoices):
+    """The widest audience a parent lets their teen's cameo have, narrowest first. The same
+    words as cameo.models.Audience (accounts cannot import cameo); ``everyone`` is missing
+    because a teen's cameo can never be open to everyone anyway."""
+
+    ONLY_ME = "only_me"
+    APPROVED = "approved"
+    MUTUALS = "mutuals"
+
+
+CAMEO_AUDIENCE_ORDER = [
+    CameoAudienceCap.ONLY_ME,
+    CameoAudienceCap.APPROVED,
+    CameoAudienceCap.MUTUALS,
+]
+
+
+class ParentalInvitation(models.Model):
+    """A single-use code a parent creates and hands to their teen, who accepts it while signed
+    in: both have acted, so the link exists by both people's consent. Only a SHA-256 of the
+    code is stored (the code is random and short-lived; a fast hash keeps lookups cheap)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    parent = models.ForeignKey(User, on_delete=models.CASCADE, related_name="parental_invitations")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["parent", "-id"], name="parental_invitation_parent_idx")]
+
+    def __str__(self) -> str:
+        return f"invitation {self.id} by {self.parent_id}"
+
+    @property
+    def public_id(self) -> str:
+        return f"{PARENTAL_INVITATION_PREFIX}{self.id.hex}"
+
+
+class ParentalLink(models.Model):
+    """A parent linked to a teen account, and the controls that parent set for it. With two
+    parents linked, the stricter setting of each control applies (see
+    accounts.selectors.parental_controls_for). Controls apply only while the account is a teen
+    account; unlinking takes the parent, or the teen once they are an adult."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    parent = models.ForeignKey(User, on_delete=models.CASCADE, related_name="teen_links")
+    teen = models.ForeignKey(User, on_delete=models.CASCADE, related_name="parent_links")
+    invitation = models.OneToOneField(
+        ParentalInvitation, on_delete=models.SET_NULL, null=True, blank=True, related_name="link"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=200, blank=True)
+    # The controls. Defaults are the platform's teen defaults, except remixing, which a link
+    # turns off until the parent allows it.
+    personalization_off = models.BooleanField(default=False)
+    daily_feed_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    daily_feed_items = models.PositiveSmallIntegerField(null=True, blank=True)
+    strangers_can_comment = models.BooleanField(default=True)
+    cameo_audience_max = models.CharField(
+        max_length=10, choices=CameoAudienceCap.choices, blank=True
+    )
+    allow_remix = models.BooleanField(default=False)
+    controls_updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "teen"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="parental_link_one_active_per_pair",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("teen")), name="parental_link_not_self"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(daily_feed_minutes__isnull=True)
+                | models.Q(
+                    daily_feed_minutes__gte=1, daily_feed_minutes__lte=PARENTAL_MAX_DAILY_MINUTES
+                ),
+                name="parental_link_minutes_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(daily_feed_items__isnull=True)
+                | models.Q(daily_feed_items__gte=1),
+                name="parental_link_items_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["teen"],
+                name="parental_link_active_teen_idx",
+                condition=models.Q(revoked_at__isnull=True),
+            ),
+            models.Index(fields=["parent", "-id"], name="parental_link_parent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_id} parent of {self.teen_id}"
+
+    @property
+    def public_id(self) -> str:
+        return f"{PARENTAL_LINK_PREFIX}{self.id.hex}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ParentalEvent(models.Model):
+    """Append-only record of every parental-link and control change: who, what, when, and each
+    control's old and new value. A database trigger (migration 0003) refuses UPDATE and
+    DELETE. Ids, not foreign keys: the record outlives the link and the accounts."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(default=timezone.now)
+    link_id = models.UUIDField(null=True, blank=True)
+    invitation_id = models.UUIDField(null=True, blank=True)
+    parent_id = models.UUIDField()
+    teen_id = models.UUIDField(null=True, blank=True)
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=40)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["link_id", "id"], name="parental_event_link_idx"),
+            models.Index(fields=["teen_id", "id"], name="parental_event_teen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from accounts.models import ApiKey, Block, Follow, Notification, User
+from accounts.models import (
+    CAMEO_AUDIENCE_ORDER,
+    PARENTAL_LINK_PREFIX,
+    ApiKey,
+    Block,
+    Follow,
+    Notification,
+    ParentalEvent,
+    ParentalLink,
+    User,
+)
 from core.errors import NotFound
 
 
@@ -161,3 +175,120 @@ def mutual_followers(a: User, b: User) -> bool:
         Follow.objects.filter(follower=a, followee=b).exists()
         and Follow.objects.filter(follower=b, followee=a).exists()
     )
+
+
+# --- Parental controls ------------------------------------------------------------------------
+
+CONTROL_FIELDS = (
+    "personalization_off",
+    "daily_feed_minutes",
+    "daily_feed_items",
+    "strangers_can_comment",
+    "cameo_audience_max",
+    "allow_remix",
+)
+
+# Each control's value with no parent linked (what the platform gives every teen account).
+PLATFORM_CONTROLS = {
+    "personalization_off": False,
+    "daily_feed_minutes": None,
+    "daily_feed_items": None,
+    "strangers_can_comment": True,
+    "cameo_audience_max": None,
+    "allow_remix": True,
+}
+
+
+@dataclass(frozen=True)
+class ParentalControls:
+    """What applies to a teen account: of each control, the strictest any linked parent set."""
+
+    personalization_off: bool
+    daily_feed_minutes: int | None
+    daily_feed_items: int | None
+    strangers_can_comment: bool
+    cameo_audience_max: str | None
+    allow_remix: bool
+    # When the controls last changed (a link made, or a parent's edit).
+    changed_at: dt.datetime
+    parent_ids: frozenset
+
+
+def _min_set(values) -> int | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def parental_controls_combine(links: list[dict]) -> ParentalControls | None:
+    """The strictest of each control over the rows of ``links`` (dicts of CONTROL_FIELDS)."""
+    if not links:
+        return None
+    caps = [row["cameo_audience_max"] for row in links if row["cameo_audience_max"]]
+    return ParentalControls(
+        personalization_off=any(row["personalization_off"] for row in links),
+        daily_feed_minutes=_min_set(row["daily_feed_minutes"] for row in links),
+        daily_feed_items=_min_set(row["daily_feed_items"] for row in links),
+        strangers_can_comment=all(row["strangers_can_comment"] for row in links),
+        cameo_audience_max=min(caps, key=CAMEO_AUDIENCE_ORDER.index) if caps else None,
+        allow_remix=all(row["allow_remix"] for row in links),
+        changed_at=max(row["controls_updated_at"] for row in links),
+        parent_ids=frozenset(row["parent_id"] for row in links),
+    )
+
+
+def parental_controls_for(user) -> ParentalControls | None:
+    """The parental controls that apply to ``user`` now, or None: for adults (controls end at
+    the adult age, whatever is linked), anonymous visitors and teens without a linked parent.
+    Adults cost no query."""
+    # Safety: every place a control is enforced reads it here (feed ranking and limits,
+    # comments, publishing, cameo audiences), so they cannot disagree.
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_teen:
+        return None
+    rows = list(
+        ParentalLink.objects.filter(teen_id=user.pk, revoked_at__isnull=True).values(
+            *CONTROL_FIELDS, "controls_updated_at", "parent_id"
+        )
+    )
+    return parental_controls_combine(rows)
+
+
+def parental_comment_allowed(*, teen, author) -> bool:
+    """Whether ``author`` may comment on ``teen``'s posts (or reply to their comments): always,
+    unless a parent turned comments from strangers off; then only the teen, the people the teen
+    follows and the teen's linked parents may."""
+    if author is None or teen.pk == author.pk:
+        return True
+    controls = parental_controls_for(teen)
+    if controls is None or controls.strangers_can_comment:
+        return True
+    if author.pk in controls.parent_ids:
+        return True
+    return Follow.objects.filter(follower_id=teen.pk, followee_id=author.pk).exists()
+
+
+def parental_links_of(*, user: User) -> QuerySet:
+    """Links where ``user`` is the parent or the teen, revoked ones included."""
+    return ParentalLink.objects.filter(Q(parent=user) | Q(teen=user)).select_related(
+        "parent", "teen"
+    )
+
+
+def parental_link_get_for_user(*, link_id: str, user: User) -> ParentalLink:
+    """A link ``user`` is a party to; anyone else's answers as a missing one."""
+    raw = link_id[len(PARENTAL_LINK_PREFIX) :] if link_id.startswith(PARENTAL_LINK_PREFIX) else ""
+    try:
+        pk = uuid.UUID(raw)
+    except ValueError:
+        pk = None
+    link = parental_links_of(user=user).filter(pk=pk).first() if pk else None
+    if link is None:
+        raise NotFound(
+            f"No parental link found with id {link_id!r}.",
+            code="parental_link_not_found",
+            param="link_id",
+        )
+    return link
+
+
+def parental_events_of(*, link: ParentalLink) -> QuerySet:
+    return ParentalEvent.objects.filter(link_id=link.pk)

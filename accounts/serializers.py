@@ -6,7 +6,15 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _TokenRefreshSerializer
 
 from accounts.authentication import INVALID_TOKEN_CHALLENGE
-from accounts.models import ApiKey, Notification, User
+from accounts.models import (
+    PARENTAL_MAX_DAILY_MINUTES,
+    ApiKey,
+    CameoAudienceCap,
+    Notification,
+    ParentalEvent,
+    ParentalLink,
+    User,
+)
 from core.errors import AuthenticationRequired
 
 
@@ -184,3 +192,119 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class MarkReadInputSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=500)
+
+
+# --- Parental controls ------------------------------------------------------------------------
+
+
+def controls_body(source) -> dict:
+    """The controls of a link, or the combined controls that apply to a teen
+    (accounts.selectors.ParentalControls); ``null`` means the platform's teen default."""
+    return {
+        "personalization_off": source.personalization_off,
+        "daily_feed_minutes": source.daily_feed_minutes,
+        "daily_feed_items": source.daily_feed_items,
+        "strangers_can_comment": source.strangers_can_comment,
+        "cameo_audience_max": source.cameo_audience_max or None,
+        "allow_remix": source.allow_remix,
+    }
+
+
+def parental_link_body(link: ParentalLink) -> dict:
+    return {
+        "object": "parental.link",
+        "id": link.public_id,
+        "parent": link.parent.handle,
+        "teen": link.teen.handle,
+        "status": "active" if link.is_active else "revoked",
+        # Controls end when the teen reaches the adult age, though the link stays until one of
+        # them removes it.
+        "controls_apply": link.is_active and link.teen.is_teen,
+        "created_at": link.created_at.isoformat(),
+        "revoked_at": link.revoked_at.isoformat() if link.revoked_at else None,
+        "controls": controls_body(link),
+        "controls_updated_at": link.controls_updated_at.isoformat(),
+    }
+
+
+class ControlsSerializer(serializers.Serializer):
+    """The parental controls. In a change, each field is optional and ``null`` returns a
+    limit to the platform's teen default."""
+
+    personalization_off = serializers.BooleanField(
+        required=False, help_text="The For You feed is not personalised."
+    )
+    daily_feed_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=PARENTAL_MAX_DAILY_MINUTES,
+        help_text="Minutes of watching a day after which the feed stops.",
+    )
+    daily_feed_items = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Feed items a day; only tighter than the platform's teen limit.",
+    )
+    strangers_can_comment = serializers.BooleanField(
+        required=False,
+        help_text="False: only people the teen follows (and linked parents) can comment on "
+        "the teen's posts or reply to the teen's comments.",
+    )
+    cameo_audience_max = serializers.ChoiceField(
+        choices=CameoAudienceCap.choices,
+        required=False,
+        allow_null=True,
+        help_text="The widest audience the teen's cameo may have.",
+    )
+    allow_remix = serializers.BooleanField(
+        required=False, help_text="False: the teen's posts are published with remixing off."
+    )
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {sorted(unknown)[0]: "Unknown field."}, code="unknown_field"
+            )
+        return attrs
+
+
+class ParentalLinkSerializer(serializers.Serializer):
+    """Documents a parental link (rendered by :func:`parental_link_body`)."""
+
+    object = serializers.CharField(help_text="Always `parental.link`.")
+    id = serializers.CharField(help_text="`plink_<hex>`.")
+    parent = serializers.CharField(help_text="The parent's handle.")
+    teen = serializers.CharField(help_text="The teen's handle.")
+    status = serializers.ChoiceField(choices=["active", "revoked"])
+    controls_apply = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    controls = ControlsSerializer()
+    controls_updated_at = serializers.DateTimeField()
+
+
+class ParentalInvitationSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text="Always `parental.invitation`.")
+    id = serializers.CharField(help_text="`pinv_<hex>`.")
+    code = serializers.CharField(help_text="Shown once: the teen enters it to accept.")
+    expires_at = serializers.DateTimeField()
+
+
+class AcceptInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=40)
+
+
+class MyControlsSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text="Always `parental.controls`.")
+    applies = serializers.BooleanField(help_text="Whether any parent's controls apply now.")
+    controls = ControlsSerializer(allow_null=True)
+    links = ParentalLinkSerializer(many=True)
+
+
+class ParentalEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ParentalEvent
+        fields = ["at", "actor", "action", "detail"]

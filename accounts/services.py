@@ -1,8 +1,10 @@
-"""Writes for accounts: registration, profile, social graph, API keys, notifications."""
+"""Writes for accounts: registration, profile, social graph, API keys, notifications, parental
+links and controls."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import secrets
 
@@ -20,9 +22,25 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from accounts import signals
 from accounts.authentication import API_KEY_PREFIX, hash_api_key
-from accounts.models import ApiKey, Block, Follow, Notification, User, handle_validator
-from accounts.selectors import is_blocked_either_way
+from accounts.models import (
+    CAMEO_AUDIENCE_ORDER,
+    PARENTAL_INVITATION_TTL,
+    PARENTAL_MAX_DAILY_MINUTES,
+    PARENTAL_MAX_OPEN_INVITATIONS,
+    PARENTAL_MAX_PARENTS,
+    ApiKey,
+    Block,
+    Follow,
+    Notification,
+    ParentalEvent,
+    ParentalInvitation,
+    ParentalLink,
+    User,
+    handle_validator,
+)
+from accounts.selectors import CONTROL_FIELDS, PLATFORM_CONTROLS, is_blocked_either_way
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from core.realtime import publish_to_user
 
@@ -290,3 +308,348 @@ def notifications_mark_read(*, user: User, ids: list | None = None) -> int:
     if ids is not None:
         queryset = queryset.filter(pk__in=ids)
     return queryset.update(read_at=timezone.now())
+
+
+# --- Parental links and controls ---------------------------------------------------------------
+#
+# The consent flow: the parent (an adult account) creates an invitation code and gives it to
+# their teen, who accepts it while signed in to the teen account. The parent acted by creating
+# the code, the teen by accepting it; nothing links two accounts without both. Either side
+# sees the link and its controls; only the parent changes the controls; unlinking takes the
+# parent, or the teen once they are an adult. Every step is a ParentalEvent.
+
+INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+INVITATION_LENGTH = 12  # 60 bits
+
+
+def _actor(user: User) -> str:
+    return f"user:{user.pk}"
+
+
+def normalize_invitation_code(code: str) -> str:
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
+def hash_invitation_code(code: str) -> str:
+    return hashlib.sha256(normalize_invitation_code(code).encode()).hexdigest()
+
+
+def _parental_event(
+    *,
+    action: str,
+    actor: str,
+    parent_id,
+    teen_id=None,
+    link: ParentalLink | None = None,
+    invitation: ParentalInvitation | None = None,
+    detail: dict | None = None,
+) -> ParentalEvent:
+    return ParentalEvent.objects.create(
+        action=action,
+        actor=actor,
+        parent_id=parent_id,
+        teen_id=teen_id,
+        link_id=link.pk if link is not None else None,
+        invitation_id=invitation.pk if invitation is not None else None,
+        detail=detail or {},
+    )
+
+
+def _require_adult_parent(user: User) -> None:
+    if user.is_teen:
+        # Safety: only an adult account (a known birth date, over the adult age) can be a parent.
+        raise Forbidden(
+            "Only adult accounts can link to a teen account as a parent.",
+            code="parent_must_be_adult",
+        )
+
+
+def parental_invitation_create(*, parent: User) -> tuple[ParentalInvitation, str]:
+    """A new single-use code for ``parent``'s teen to accept. Returns the row and the code; the
+    code is never stored, so it is shown once."""
+    _require_adult_parent(parent)
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialises a parent's concurrent requests, so the open-invitation cap holds.
+        User.objects.select_for_update().filter(pk=parent.pk).first()
+        open_count = ParentalInvitation.objects.filter(
+            parent=parent, used_at__isnull=True, expires_at__gt=now
+        ).count()
+        if open_count >= PARENTAL_MAX_OPEN_INVITATIONS:
+            raise Conflict(
+                f"You have {open_count} unused invitation codes; use one or let them expire.",
+                code="too_many_invitations",
+            )
+        code = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
+        invitation = ParentalInvitation.objects.create(
+            parent=parent,
+            code_hash=hash_invitation_code(code),
+            created_at=now,
+            expires_at=now + PARENTAL_INVITATION_TTL,
+        )
+        _parental_event(
+            action="invitation_created",
+            actor=_actor(parent),
+            parent_id=parent.pk,
+            invitation=invitation,
+            detail={"expires_at": invitation.expires_at.isoformat()},
+        )
+    shown = "-".join(code[i : i + 4] for i in range(0, INVITATION_LENGTH, 4))
+    return invitation, shown
+
+
+def _controls_snapshot(link: ParentalLink) -> dict:
+    snapshot = {name: getattr(link, name) for name in CONTROL_FIELDS}
+    snapshot["cameo_audience_max"] = snapshot["cameo_audience_max"] or None
+    return snapshot
+
+
+def _from_platform(link: ParentalLink, *, made: bool) -> dict:
+    """The controls of ``link`` that differ from having no parent linked, as a change: from
+    the platform's values when the link is made, back to them when it is removed."""
+    diff = {}
+    for name, value in _controls_snapshot(link).items():
+        platform = PLATFORM_CONTROLS[name]
+        if value != platform:
+            diff[name] = (
+                {"from": platform, "to": value} if made else {"from": value, "to": platform}
+            )
+    return diff
+
+
+def _controls_changed(link: ParentalLink, changes: dict, actor: str) -> None:
+    """Tells the apps that enforce controls, inside the transaction of the change (cameo
+    records it in the consent ledger with it)."""
+    if changes:
+        signals.parental_controls_changed.send(
+            sender=ParentalLink,
+            teen_id=link.teen_id,
+            link_id=link.pk,
+            changes=changes,
+            actor=actor,
+        )
+
+
+def parental_link_accept(*, teen: User, code: str) -> ParentalLink:
+    """The teen, signed in, accepts their parent's code: the link is made with the default
+    controls, and the parent is told."""
+    code_hash = hash_invitation_code(code)
+    not_found = NotFound("No invitation has that code.", code="invitation_not_found", param="code")
+    if len(normalize_invitation_code(code)) != INVITATION_LENGTH:
+        raise not_found
+    with transaction.atomic():
+        invitation = (
+            ParentalInvitation.objects.select_for_update(of=("self",))
+            .select_related("parent")
+            .filter(code_hash=code_hash)
+            .first()
+        )
+        if invitation is None:
+            raise not_found
+        parent = invitation.parent
+        if parent.pk == teen.pk:
+            raise InvalidRequest(
+                "That is your own invitation; give it to your teen.",
+                code="cannot_link_self",
+                param="code",
+            )
+        if is_blocked_either_way(parent, teen):
+            # A block hides both ways: answer as if the code did not exist.
+            raise not_found
+        if invitation.used_at is not None:
+            raise Conflict("That invitation has already been used.", code="invitation_used")
+        if invitation.expires_at <= timezone.now():
+            raise InvalidRequest(
+                "That invitation has expired; ask for a new one.",
+                code="invitation_expired",
+                param="code",
+            )
+        if not teen.is_teen:
+            raise Forbidden(
+                "Only teen accounts can accept a parental invitation.", code="not_a_teen"
+            )
+        if not parent.is_active:
+            raise not_found
+        _require_adult_parent(parent)
+        # The teen row is the lock that serialises accepting two codes at once, so the
+        # parent cap below cannot be raced past.
+        User.objects.select_for_update().filter(pk=teen.pk).first()
+        active = ParentalLink.objects.filter(teen=teen, revoked_at__isnull=True)
+        if active.filter(parent=parent).exists():
+            raise Conflict("You are already linked to this parent.", code="already_linked")
+        if active.count() >= PARENTAL_MAX_PARENTS:
+            raise Conflict(
+                f"A teen account can have at most {PARENTAL_MAX_PARENTS} linked parents.",
+                code="parent_limit_reached",
+            )
+        now = timezone.now()
+        link = ParentalLink.objects.create(
+            parent=parent,
+            teen=teen,
+            invitation=invitation,
+            created_at=now,
+            controls_updated_at=now,
+        )
+        invitation.used_at, invitation.used_by = now, teen
+        invitation.save(update_fields=["used_at", "used_by"])
+        _parental_event(
+            action="link_created",
+            actor=_actor(teen),
+            parent_id=parent.pk,
+            teen_id=teen.pk,
+            link=link,
+            invitation=invitation,
+            detail={"controls": _controls_snapshot(link)},
+        )
+        notification_create(
+            user=parent,
+            kind="parental.link_accepted",
+            actor=teen,
+            data={"link_id": link.public_id, "handle": teen.handle},
+        )
+        _controls_changed(link, _from_platform(link, made=True), _actor(teen))
+    return link
+
+
+def parental_link_revoke(*, link: ParentalLink, actor: User) -> ParentalLink:
+    """Unlinks: by the parent at any time, by the teen only once they are an adult."""
+    if actor.pk == link.teen_id:
+        if actor.is_teen:
+            # Safety: a teen cannot take their parent's controls off by themselves.
+            raise Forbidden(
+                "Only your parent can remove the link until you are an adult.",
+                code="teen_cannot_unlink",
+            )
+    elif actor.pk != link.parent_id:
+        raise NotFound("No such parental link.", code="parental_link_not_found", param="link_id")
+    with transaction.atomic():
+        link = (
+            ParentalLink.objects.select_for_update(of=("self",))
+            .select_related("parent", "teen")
+            .get(pk=link.pk)
+        )
+        if link.revoked_at is not None:
+            return link
+        link.revoked_at = timezone.now()
+        link.revoked_by = _actor(actor)
+        link.save(update_fields=["revoked_at", "revoked_by"])
+        _parental_event(
+            action="link_revoked",
+            actor=_actor(actor),
+            parent_id=link.parent_id,
+            teen_id=link.teen_id,
+            link=link,
+            detail={"by": "parent" if actor.pk == link.parent_id else "teen"},
+        )
+        other = link.teen if actor.pk == link.parent_id else link.parent
+        notification_create(
+            user=other,
+            kind="parental.link_revoked",
+            actor=actor,
+            data={"link_id": link.public_id},
+        )
+        _controls_changed(link, _from_platform(link, made=False), _actor(actor))
+    return link
+
+
+def _check_controls(changes: dict) -> dict:
+    """Validates a controls change. Each control may only be as strict as the platform's teen
+    default or stricter: a parent cannot give a teen more than the platform does."""
+    unknown = set(changes) - set(CONTROL_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown fields: {', '.join(sorted(unknown))}", code="unknown_field")
+    clean = {}
+    for name in ("personalization_off", "strangers_can_comment", "allow_remix"):
+        if name in changes:
+            if not isinstance(changes[name], bool):
+                raise InvalidRequest(f"{name} must be true or false.", code="invalid", param=name)
+            clean[name] = changes[name]
+    if "daily_feed_minutes" in changes:
+        minutes = changes["daily_feed_minutes"]
+        if minutes is not None and (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not 1 <= minutes <= PARENTAL_MAX_DAILY_MINUTES
+        ):
+            raise InvalidRequest(
+                f"daily_feed_minutes must be 1-{PARENTAL_MAX_DAILY_MINUTES}, or null for none.",
+                code="invalid_limit",
+                param="daily_feed_minutes",
+            )
+        clean["daily_feed_minutes"] = minutes
+    if "daily_feed_items" in changes:
+        items = changes["daily_feed_items"]
+        platform = settings.FEED_TEEN_DAILY_ITEMS
+        if items is not None and (
+            isinstance(items, bool) or not isinstance(items, int) or items < 1
+        ):
+            raise InvalidRequest(
+                "daily_feed_items must be a positive number, or null for the platform's.",
+                code="invalid_limit",
+                param="daily_feed_items",
+            )
+        if items is not None and items > platform:
+            raise InvalidRequest(
+                f"daily_feed_items can only be tighter than the platform's teen limit "
+                f"({platform} a day).",
+                code="limit_not_tighter",
+                param="daily_feed_items",
+            )
+        clean["daily_feed_items"] = items
+    if "cameo_audience_max" in changes:
+        cap = changes["cameo_audience_max"]
+        if cap is not None and cap not in CAMEO_AUDIENCE_ORDER:
+            raise InvalidRequest(
+                "cameo_audience_max must be one of only_me, approved, mutuals, or null.",
+                code="invalid_choice",
+                param="cameo_audience_max",
+            )
+        clean["cameo_audience_max"] = cap or ""
+    return clean
+
+
+def parental_controls_update(*, link: ParentalLink, actor: User, **changes) -> ParentalLink:
+    """The parent changes the controls of one link; every changed control is recorded with
+    its old and new value, and the teen is told."""
+    clean = _check_controls(changes)
+    if actor.pk != link.parent_id:
+        if actor.pk == link.teen_id:
+            raise Forbidden("Only your parent can change these controls.", code="parent_only")
+        raise NotFound("No such parental link.", code="parental_link_not_found", param="link_id")
+    with transaction.atomic():
+        link = (
+            ParentalLink.objects.select_for_update(of=("self",))
+            .select_related("teen")
+            .get(pk=link.pk)
+        )
+        if link.revoked_at is not None:
+            raise Conflict("This link was removed.", code="link_revoked")
+        diff = {}
+        for name, value in clean.items():
+            old = getattr(link, name)
+            if old != value:
+                diff[name] = {
+                    "from": old if old != "" else None,
+                    "to": value if value != "" else None,
+                }
+                setattr(link, name, value)
+        if not diff:
+            return link
+        link.controls_updated_at = timezone.now()
+        link.save(update_fields=[*clean, "controls_updated_at"])
+        _parental_event(
+            action="controls_changed",
+            actor=_actor(actor),
+            parent_id=link.parent_id,
+            teen_id=link.teen_id,
+            link=link,
+            detail={"changes": diff},
+        )
+        notification_create(
+            user=link.teen,
+            kind="parental.controls_changed",
+            actor=actor,
+            data={"link_id": link.public_id, "changed": sorted(diff)},
+        )
+        _controls_changed(link, diff, _actor(actor))
+    return link

@@ -18,4 +18,39 @@ urlpatterns = [
     path("api-keys/<uuid:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("notifications", apis.NotificationsApi.as_view(), name="notifications"),
     path("notifications/read", apis.NotificationsReadApi.as_view(), name="notifications-read"),
+    # Parental controls.
+    path(
+        "accounts/parental/invitations",
+        apis.ParentalInvitationsApi.as_view(),
+        name="parental-invitations",
+    ),
+    path(
+        "accounts/parental/invitations/accept",
+        apis.ParentalInvitationAcceptApi.as_view(),
+        name="parental-invitation-accept",
+    ),
+    path("accounts/parental/links", apis.ParentalLinksApi.as_view(), name="parental-links"),
+    path(
+        "accounts/parental/links/<str:link_id>",
+        apis.ParentalLinkDetailApi.as_view(),
+        name="parental-link",
+    ),
+    path(
+        "accounts/parental/links/<str:link_id>/revoke",
+        apis.ParentalLinkRevokeApi.as_view(),
+        name="parental-link-revoke",
+    ),
+    path(
+        "accounts/parental/links/<str:link_id>/controls",
+        apis.ParentalControlsApi.as_view(),
+        name="parental-link-controls",
+    ),
+    path(
+        "accounts/parental/links/<str:link_id>/events",
+        apis.ParentalEventsApi.as_view(),
+        name="parental-link-events",
+    ),
+    path(
+        "accounts/parental/controls", apis.MyParentalControlsApi.as_view(), name="parental-controls"
+    ),
 ]

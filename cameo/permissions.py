@@ -11,8 +11,30 @@ Staff may read a cameo (moderation needs to), never use it on someone else's beh
 
 from __future__ import annotations
 
-from accounts.selectors import is_blocked_either_way, mutual_followers
+from accounts.selectors import is_blocked_either_way, mutual_followers, parental_controls_for
 from cameo.models import Audience, Cameo, CameoGrant, CameoStatus, GrantStatus
+
+# Narrowest first.
+AUDIENCE_ORDER = [Audience.ONLY_ME, Audience.APPROVED, Audience.MUTUALS, Audience.EVERYONE]
+
+
+def parental_cap(owner) -> str | None:
+    """The widest audience a linked parent lets ``owner``'s cameo have (None: no cap)."""
+    controls = parental_controls_for(owner)
+    return controls.cameo_audience_max if controls is not None else None
+
+
+def effective_audience(cameo: Cameo) -> str:
+    """The cameo's audience as it applies: a teen's is never ``everyone``, and never wider
+    than a linked parent's cap, whatever the row says."""
+    audience = cameo.audience
+    if cameo.owner.is_teen:
+        if audience == Audience.EVERYONE:
+            audience = Audience.MUTUALS
+        cap = parental_cap(cameo.owner)
+        if cap is not None and AUDIENCE_ORDER.index(cap) < AUDIENCE_ORDER.index(audience):
+            audience = cap
+    return audience
 
 
 def _signed_in(user) -> bool:
@@ -27,10 +49,8 @@ def has_grant(cameo: Cameo, user) -> bool:
 
 def audience_admits(cameo: Cameo, user) -> bool:
     """Whether the cameo's audience setting lets ``user`` (not its owner) use it."""
-    audience = cameo.audience
-    if cameo.owner.is_teen and audience == Audience.EVERYONE:
-        # Safety: a teen's cameo is never open to everyone, whatever the row says.
-        audience = Audience.MUTUALS
+    # Safety: a teen's cameo is never open to everyone, nor wider than a parent allows.
+    audience = effective_audience(cameo)
     if audience == Audience.EVERYONE:
         return True
     if audience == Audience.ONLY_ME:

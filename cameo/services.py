@@ -38,6 +38,7 @@ from cameo.models import (
     RecordingCheck,
     RevocationPolicy,
 )
+from cameo.permissions import AUDIENCE_ORDER
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 
 logger = logging.getLogger("montage.cameo")
@@ -73,6 +74,14 @@ def _check_audience(owner: User, audience: str) -> str:
         raise Forbidden(
             "Teen accounts cannot open their cameo to everyone.",
             code="audience_not_allowed",
+            param="audience",
+        )
+    cap = permissions.parental_cap(owner) if owner.is_teen else None
+    if cap is not None and AUDIENCE_ORDER.index(audience) > AUDIENCE_ORDER.index(cap):
+        # Safety: a linked parent's cap only ever narrows a teen's cameo.
+        raise Forbidden(
+            f"A parent limited this cameo's audience to {cap}.",
+            code="parental_control",
             param="audience",
         )
     return audience

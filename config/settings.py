@@ -366,6 +366,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
         "options": {"queue": "cpu"},
     },
+    # Ranks the For You lists of recently active users again, so new posts reach them.
+    "feed-refresh-lists": {
+        "task": "feed.refresh_lists",
+        "schedule": env_int("FEED_LIST_REFRESH_SECONDS", 600),
+        "options": {"queue": "cpu"},
+    },
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -656,12 +662,32 @@ FEED_WEIGHTS = {
     "views": 0.1,
     "fresh": 1.0,
     "seen_less": -2.0,
+    # Closeness in meaning to a post marked "not interested" ("see less like this").
+    "seen_less_similar": -3.0,
 }
 FEED_FRESH_HALF_LIFE_HOURS = env_int("FEED_FRESH_HALF_LIFE_HOURS", 24)
 FEED_CANDIDATES_PER_SOURCE = env_int("FEED_CANDIDATES_PER_SOURCE", 150)
 FEED_SESSION_SIZE = env_int("FEED_SESSION_SIZE", 400)
 FEED_SESSION_TTL_HOURS = env_int("FEED_SESSION_TTL_HOURS", 6)
 FEED_MAX_PER_AUTHOR_PER_PAGE = env_int("FEED_MAX_PER_AUTHOR_PER_PAGE", 2)
+# "See less like this": the most recent posts marked not interested that ranking compares
+# candidates with, and the cosine similarity below which a candidate is not pushed down.
+FEED_SEE_LESS_SAMPLE = env_int("FEED_SEE_LESS_SAMPLE", 20)
+FEED_SEE_LESS_THRESHOLD = float(os.environ.get("FEED_SEE_LESS_THRESHOLD", "0.5"))
+# For You lists ranked ahead of time by workers: the page size they are cut for, the age after
+# which a served list is ranked again in the background, the age after which a request ranks
+# inline instead, and which users the periodic refresh keeps warm (a session started within
+# the window), at most so many per run.
+FEED_LIST_PAGE_SIZE = env_int("FEED_LIST_PAGE_SIZE", 20)
+FEED_LIST_REFRESH_SECONDS = env_int("FEED_LIST_REFRESH_SECONDS", 600)
+FEED_LIST_MAX_AGE_SECONDS = env_int("FEED_LIST_MAX_AGE_SECONDS", 3600)
+FEED_LIST_ACTIVE_MINUTES = env_int("FEED_LIST_ACTIVE_MINUTES", 60)
+FEED_LIST_REFRESH_BATCH = env_int("FEED_LIST_REFRESH_BATCH", 5000)
+# Feed pages' queries are prepared on the server once per connection; turn off behind a
+# connection pooler in transaction mode that cannot keep prepared statements.
+FEED_PREPARED_STATEMENTS = env_bool("FEED_PREPARED_STATEMENTS", True)
+# Checks each cached feed query against a fresh compilation of the visibility rule (tests).
+FEED_VERIFY_COMPILED_QUERIES = env_bool("FEED_VERIFY_COMPILED_QUERIES", ENV == "test")
 # Well-being: feed items a teen account is served per day, and watch time after which any
 # account is shown a "take a break" item.
 FEED_TEEN_DAILY_ITEMS = env_int("FEED_TEEN_DAILY_ITEMS", 200)

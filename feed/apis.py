@@ -26,7 +26,7 @@ from feed.serializers import (
     SteeringInputSerializer,
     ViewInputSerializer,
     comment_body,
-    feed_item,
+    feed_row_item,
     post_body,
 )
 from remix.apis import PAGE_PARAMETERS
@@ -52,11 +52,10 @@ def _post_list(request, queryset) -> Response:
 
 
 def _feed_response(request, page: services.FeedPage) -> Response:
-    ctx = selectors.page_context(page.posts, viewer=request.user, explain=page.explain)
     data = (
         list(page.notices[:1]) if page.notices and page.notices[0]["type"] == "take_a_break" else []
     )
-    data += [feed_item(post, ctx) for post in page.posts]
+    data += [feed_row_item(row, page.explain.get(row["id"].hex) or {}) for row in page.posts]
     data += [n for n in page.notices if n["type"] == "daily_limit"]
     body = list_body(data, page.next_cursor)
     body["session_id"] = page.session_id

@@ -108,7 +108,14 @@ class Like(models.Model):
 
 
 class Comment(models.Model):
-    """A comment, or a reply to one (one level: ``parent`` is always a top-level comment)."""
+    """A comment, or a reply to one (one level: ``parent`` is always a top-level comment).
+
+    Trust and safety can remove a comment (``removed_at``): it is then hidden from everyone but
+    its author, who sees it marked removed, and so are the replies of a removed top-level
+    comment, until it is restored. The post's ``comments_count`` counts what others can see:
+    comments not removed whose thread is not removed. ``replies_count`` counts the replies not
+    removed.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
@@ -119,6 +126,8 @@ class Comment(models.Model):
     body = models.TextField(max_length=COMMENT_MAX)
     replies_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removal_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["post", "parent", "id"], name="comment_thread_idx")]
@@ -129,6 +138,10 @@ class Comment(models.Model):
     @property
     def public_id(self) -> str:
         return prefixed(COMMENT_PREFIX, self.id)
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
 
 
 class View(models.Model):
@@ -209,3 +222,37 @@ class FeedSession(models.Model):
     @property
     def public_id(self) -> str:
         return prefixed(SESSION_PREFIX, self.id)
+
+
+class ForYouList(models.Model):
+    """A user's For You order, ranked ahead of time by a worker (feed.tasks.build_for_you):
+    starting a session copies it instead of ranking on the request. It holds post ids only;
+    every rule that depends on current state (blocks, moderation, teen ratings, "not
+    interested", removed cameo appearances) is applied again whenever a page is read."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    # The order and page cuts for ``page_size``, in FeedSession's shape, so a session is a copy.
+    page_size = models.PositiveSmallIntegerField()
+    post_ids = ArrayField(models.UUIDField())
+    page_ends = ArrayField(models.PositiveIntegerField())
+    explain = models.JSONField(default=dict)
+    # Per item of post_ids: author, remix chain and rank by score, to cut pages of another size
+    # without ranking again.
+    authors = ArrayField(models.UUIDField())
+    chains = ArrayField(models.CharField(max_length=64))
+    ranks = ArrayField(models.PositiveIntegerField())
+    # "<count>:<max id>" of the user's follows when ranked: a follow or unfollow since changes
+    # it, and the list is ranked again.
+    follows_key = models.CharField(max_length=40)
+    built_at = models.DateTimeField()
+    # Set by a change the next session must show (steering, "not interested", personalisation):
+    # the list is not served again until it is ranked after that change.
+    stale_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"For You list of {self.user_id}"

@@ -7,6 +7,10 @@
    why it is there.
 3. Rules, per page: at most FEED_MAX_PER_AUTHOR_PER_PAGE items per author and one per remix
    chain; what a rule holds back waits for a later page rather than being dropped.
+
+Ranking reads a few hundred rows through a dozen queries: a worker does it ahead of time for
+active users (feed.services.for_you_list_build), and a request does it only for a user whose
+list is missing or out of date.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, FloatField, OuterRef, Subquery
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from accounts.models import Follow
 from cameo.models import Appearance
 from feed.models import Comment, FeedPreferences, Like, NotInterested, Post
-from feed.selectors import posts_visible_to
+from feed.selectors import posts_visible_to, preferences_of
 from generation.models import GenerationJob
 from remix.models import LineageNode
 from remix.selectors import trending_originals, velocities
@@ -110,6 +114,8 @@ class Graph:
     interacted: set = field(default_factory=set)
     connected: set = field(default_factory=set)  # cameo grants, either way
     showing_me: set = field(default_factory=set)  # jobs that show the viewer's cameos
+    # feed.selectors.follows_key of the follows read here (None when not read).
+    follows_key: str | None = None
 
 
 def _graph(user, prefs: FeedPreferences) -> Graph:
@@ -125,10 +131,10 @@ def _graph(user, prefs: FeedPreferences) -> Graph:
     grants = CameoGrant.objects.filter(status=GrantStatus.ACCEPTED)
     owners = grants.filter(grantee=user).values_list("cameo__owner_id")
     grantees = grants.filter(cameo__owner=user).values_list("grantee_id")
+    follows = list(Follow.objects.filter(follower_id=user.pk).values_list("followee_id", "id"))
     return Graph(
-        followees=set(
-            Follow.objects.filter(follower_id=user.pk).values_list("followee_id", flat=True)
-        ),
+        followees={followee for followee, _ in follows},
+        follows_key=f"{len(follows)}:{max((pk for _, pk in follows), default=0)}",
         interacted={row[0] for row in liked.union(commented)},
         connected={row[0] for row in owners.union(grantees)},
         showing_me=set(
@@ -163,7 +169,12 @@ def _gather(user, prefs: FeedPreferences, base, taste, graph: Graph) -> dict:
         ("cameo", graph.connected),
     ):
         if authors:
-            add(source, base.filter(author_id__in=authors).order_by("-id"))
+            # The newest post ids of these people come from the (author, id) index alone;
+            # the rules then read only those rows, not every post the people ever made.
+            newest_of = (
+                Post.objects.filter(author_id__in=authors).order_by("-id").values("id")[: 2 * n]
+            )
+            add(source, base.filter(id__in=newest_of).order_by("-id"))
     if graph.showing_me:
         add("cameo", base.filter(clip__job_id__in=graph.showing_me).order_by("-id"))
     near = [("similar", taste)] if taste is not None else []
@@ -208,10 +219,51 @@ def _reason(candidate: Candidate, prefs: FeedPreferences) -> str:
     return reasons.get(top, "New on Montage")
 
 
-def rank(user, *, page_size: int) -> tuple[list, list, dict]:
-    """(post ids in ranked order, where each page ends, {post id hex: explanation}) for a new
-    For You session."""
-    prefs = FeedPreferences.objects.filter(user=user).first() or FeedPreferences(user=user)
+@dataclass(frozen=True)
+class Slot:
+    """What the page rules read of a ranked item."""
+
+    pk: object
+    author_id: object
+    chain: str
+
+
+@dataclass
+class Ranking:
+    """Candidates in score order (best first), with their explanations."""
+
+    slots: list[Slot]
+    explain: dict
+    follows_key: str | None = None  # of the follows ranked with, when they were read
+
+
+def cut_pages(slots: list[Slot], *, page_size: int) -> tuple[list[Slot], list[int]]:
+    """The session order of ``slots`` (score order) under the page rules, at most
+    FEED_SESSION_SIZE items, and where each page ends."""
+    pages, size = [], 0
+    for page in apply_rules(slots, page_size=page_size):
+        if size + len(page) > settings.FEED_SESSION_SIZE:
+            break
+        pages.append(page)
+        size += len(page)
+    return [s for page in pages for s in page], list(
+        itertools.accumulate(len(page) for page in pages)
+    )
+
+
+def _not_interested(user) -> tuple[list, set]:
+    """(the posts ``user`` most recently marked "not interested", whose embeddings "see less
+    like this" pushes down; the authors of all they marked)."""
+    marked = list(
+        NotInterested.objects.filter(user=user).order_by("-id").values_list("post_id", "author_id")
+    )
+    recent = [post for post, _ in marked[: settings.FEED_SEE_LESS_SAMPLE]]
+    return recent, {author for _, author in marked}
+
+
+def rank_candidates(user) -> Ranking:
+    """Every candidate for ``user``'s For You, scored, best first."""
+    prefs = preferences_of(user)  # a parent's "personalisation off" applies here
     taste = _taste_vector(user) if prefs.personalized else None
     graph = _graph(user, prefs)
     base = (
@@ -234,6 +286,16 @@ def rank(user, *, page_size: int) -> tuple[list, list, dict]:
         for name, vector in targets.items()
         if vector is not None
     }
+    disliked, seen_less = _not_interested(user)
+    if disliked:
+        # "See less like this": the nearest of the posts marked not interested, per candidate.
+        nearest = (
+            Post.objects.filter(id__in=disliked, embedding__isnull=False)
+            .annotate(d=CosineDistance("embedding", OuterRef("embedding")))
+            .order_by("d")
+            .values("d")[:1]
+        )
+        distances["d_disliked"] = Subquery(nearest, output_field=FloatField())
     rows = (
         base.filter(id__in=list(found))
         .annotate(**distances)
@@ -249,8 +311,7 @@ def rank(user, *, page_size: int) -> tuple[list, list, dict]:
         for row in rows
     ]
     if not posts:
-        return [], [], {}
-    seen_less = set(NotInterested.objects.filter(user=user).values_list("author_id", flat=True))
+        return Ranking([], {}, graph.follows_key)
     job_ids = [p.job_id for p in posts]
     nodes = {
         row["job_id"]: row
@@ -279,6 +340,7 @@ def rank(user, *, page_size: int) -> tuple[list, list, dict]:
             "views": math.log1p(post.views_count),
             "fresh": 0.5 ** (max(0.0, (now - post.created_at).total_seconds()) / half_life),
             "seen_less": float(post.author_id in seen_less),
+            "seen_less_similar": _closeness(_similarity(post, "disliked")),
         }
         contributions = {k: weights.get(k, 0.0) * v for k, v in features.items() if v}
         candidate = Candidate(
@@ -291,14 +353,6 @@ def rank(user, *, page_size: int) -> tuple[list, list, dict]:
         )
         candidates.append(candidate)
     candidates.sort(key=lambda c: (-c.score, -c.post.created_at.timestamp(), str(c.post.pk)))
-    pages, size = [], 0
-    for page in apply_rules(candidates, page_size=page_size):
-        if size + len(page) > settings.FEED_SESSION_SIZE:
-            break
-        pages.append(page)
-        size += len(page)
-    ordered = [c for page in pages for c in page]
-    ends = list(itertools.accumulate(len(page) for page in pages))
     explain = {
         c.post.pk.hex: {
             "reason": _reason(c, prefs),
@@ -306,31 +360,38 @@ def rank(user, *, page_size: int) -> tuple[list, list, dict]:
             "sources": sorted(c.sources),
             "signals": {k: round(v, 4) for k, v in c.contributions.items()},
         }
-        for c in ordered
+        for c in candidates
     }
-    return [c.post.pk for c in ordered], ends, explain
+    slots = [Slot(c.post.pk, c.post.author_id, str(c.chain)) for c in candidates]
+    return Ranking(slots, explain, graph.follows_key)
 
 
-def apply_rules(candidates: list[Candidate], *, page_size: int) -> list[list[Candidate]]:
+def _closeness(similarity: float) -> float:
+    """0 below FEED_SEE_LESS_THRESHOLD cosine similarity, rising to 1 for the same meaning:
+    only posts close to one marked "not interested" are pushed down, not everything."""
+    floor = settings.FEED_SEE_LESS_THRESHOLD
+    return max(0.0, (similarity - floor) / (1.0 - floor))
+
+
+def apply_rules(candidates: list[Slot], *, page_size: int) -> list[list[Slot]]:
     """Fills pages in score order under the per-page rules (author diversity, one item per
     remix chain); an item a rule holds back keeps its rank for the next page. A page comes out
     short only when every remaining item breaks a rule on it."""
     cap = settings.FEED_MAX_PER_AUTHOR_PER_PAGE
     pool = list(candidates)
-    pages: list[list[Candidate]] = []
+    pages: list[list[Slot]] = []
     while pool:
         authors: dict = {}
         chains: set = set()
-        page: list[Candidate] = []
-        rest: list[Candidate] = []
-        for c in pool:
-            if (
-                len(page) < page_size
-                and authors.get(c.post.author_id, 0) < cap
-                and c.chain not in chains
-            ):
+        page: list[Slot] = []
+        rest: list[Slot] = []
+        for index, c in enumerate(pool):
+            if len(page) == page_size:
+                rest.extend(pool[index:])
+                break
+            if authors.get(c.author_id, 0) < cap and c.chain not in chains:
                 page.append(c)
-                authors[c.post.author_id] = authors.get(c.post.author_id, 0) + 1
+                authors[c.author_id] = authors.get(c.author_id, 0) + 1
                 chains.add(c.chain)
             else:
                 rest.append(c)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from rest_framework import serializers
 
-from feed.models import CAPTION_MAX, COMMENT_MAX, Comment, Post
+from feed.models import CAPTION_MAX, COMMENT_MAX, POST_PREFIX, Comment, Post, prefixed
 from feed.selectors import PageContext, share_url
 from generation.models import ClipAudience, public_id
 
@@ -36,9 +39,38 @@ def post_body(post: Post, ctx: PageContext) -> dict:
     }
 
 
-def feed_item(post: Post, ctx: PageContext) -> dict:
-    why = ctx.explain.get(post.pk.hex) or {}
-    return {"type": "post", "post": post_body(post, ctx), "why": why}
+def row_body(row: dict) -> dict:
+    """A post as :func:`post_body` shows it, from a feed row (feed.selectors.PAGE_COLUMNS)."""
+    public = prefixed(POST_PREFIX, row["id"])
+    labels = row["clip__labels"]
+    return {
+        "object": "post",
+        "id": public,
+        "video_id": public_id(row["clip__job_id"]),
+        "author": {"handle": row["author__handle"], "display_name": row["author__display_name"]},
+        "caption": row["caption"],
+        "hashtags": row["hashtags"],
+        "visibility": row["clip__audience"],
+        "allow_remix": row["clip__allow_remix"],
+        # Read with a raw cursor, JSON columns arrive as text.
+        "labels": json.loads(labels) if isinstance(labels, str) else labels,
+        "duration_s": row["clip__duration_s"],
+        "created_at": row["created_at"].isoformat(),
+        "edited_at": row["edited_at"].isoformat() if row["edited_at"] else None,
+        "share_url": f"{settings.FEED_SHARE_BASE_URL}{public}",
+        "counts": {
+            "likes": row["likes_count"],
+            "comments": row["comments_count"],
+            "remixes": row["remixes"],
+            "views": row["views_count"],
+            "completions": row["completions_count"],
+        },
+        "viewer": {"liked": row["liked"]},
+    }
+
+
+def feed_row_item(row: dict, why: dict) -> dict:
+    return {"type": "post", "post": row_body(row), "why": why}
 
 
 def comment_body(comment: Comment) -> dict:
@@ -50,6 +82,8 @@ def comment_body(comment: Comment) -> dict:
         "parent_id": f"cmt_{comment.parent_id.hex}" if comment.parent_id else None,
         "replies_count": comment.replies_count,
         "created_at": comment.created_at.isoformat(),
+        # Only the author is shown a comment trust and safety removed.
+        "removed": comment.removed_at is not None,
     }
 
 
@@ -139,6 +173,9 @@ class CommentSerializer(serializers.Serializer):
     parent_id = serializers.CharField(allow_null=True)
     replies_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    removed = serializers.BooleanField(
+        help_text="Removed by trust and safety: only its author is shown it."
+    )
 
 
 CommentListSerializer = _list_of("CommentListSerializer", CommentSerializer)

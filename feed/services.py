@@ -6,6 +6,7 @@ so they are exact under any concurrency and never need a recount.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -19,22 +20,28 @@ from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from accounts.selectors import parental_comment_allowed, parental_controls_for
 from accounts.services import notification_create
 from core import embeddings
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
+from core.ids import uuid7
 from core.pagination import decode_cursor, encode_cursor
+from feed import selectors
 from feed.models import (
     CAPTION_MAX,
     COMMENT_MAX,
+    SESSION_PREFIX,
     Comment,
     FeedPreferences,
     FeedSession,
+    ForYouList,
     Like,
     NotInterested,
     Post,
     View,
+    prefixed,
 )
-from feed.selectors import following_page, hashtags_in, posts_visible_to
+from feed.selectors import hashtags_in
 from generation.models import Clip, ClipAudience, public_id
 from generation.selectors import clip_get_for_viewer
 
@@ -87,9 +94,14 @@ def post_publish(
     allow_remix: bool = True,
 ) -> Post:
     """Publishes the caller's completed draft: the clip gets its audience and publication
-    time (the state every reader filters on) and a post row carries the rest."""
+    time (the state every reader filters on) and a post row carries the rest. A teen whose
+    parent has not allowed remixing publishes with remixing off, whatever was asked."""
     caption = _check_caption(caption)
     visibility = _check_visibility(visibility)
+    controls = parental_controls_for(user)
+    if controls is not None and not controls.allow_remix:
+        # Safety: the parent's "allow remix of my posts" is off (the default of a link).
+        allow_remix = False
     clip = clip_get_for_viewer(job_id=video_id, user=user)
     if clip.user_id != user.pk:
         # Cameo owners may view a draft they appear in; only its creator may publish it.
@@ -136,6 +148,13 @@ def post_update(
     if visibility is not None:
         clip_changes["audience"] = _check_visibility(visibility)
     if allow_remix is not None:
+        controls = parental_controls_for(actor) if allow_remix else None
+        if controls is not None and not controls.allow_remix:
+            raise Forbidden(
+                "A parent has not allowed remixes of this account's posts.",
+                code="parental_control",
+                param="allow_remix",
+            )
         clip_changes["allow_remix"] = bool(allow_remix)
     post_changes = {}
     if caption is not None:
@@ -200,6 +219,10 @@ def like_remove(*, post: Post, user) -> bool:
     return bool(deleted)
 
 
+def _comment_not_found(param: str = "parent_id") -> NotFound:
+    return NotFound("No comment found with that id.", code="comment_not_found", param=param)
+
+
 def comment_create(*, post: Post, author, body: str, parent: Comment | None = None) -> Comment:
     if not isinstance(body, str) or not body.strip() or len(body) > COMMENT_MAX:
         raise InvalidRequest(
@@ -212,7 +235,25 @@ def comment_create(*, post: Post, author, body: str, parent: Comment | None = No
     # One level of replies: answering a reply joins its thread.
     if parent is not None and parent.parent_id is not None:
         parent = parent.parent
+    # Safety: a parent's "no comments from strangers" covers the teen's posts and replies to
+    # the teen's comments.
+    for person in {post.author, *([parent.author] if parent is not None else [])}:
+        if not parental_comment_allowed(teen=person, author=author):
+            raise Forbidden(
+                f"@{person.handle} only accepts comments from people they follow.",
+                code="comments_restricted",
+            )
+    from moderation.screening import comment_screen
+
+    # Screened before the transaction: the classifier must not run while rows are locked.
+    comment_screen(text=body, author=author, post_author=post.author, post_id=post.public_id)
     with transaction.atomic():
+        if parent is not None:
+            # Locked (threads lock their top-level comment first) so that a removal racing
+            # this reply either counts it or refuses it: counters stay exact.
+            locked = Comment.objects.select_for_update().filter(pk=parent.pk).first()
+            if locked is None or locked.removed_at is not None:
+                raise _comment_not_found()
         comment = Comment.objects.create(post=post, author=author, body=body.strip(), parent=parent)
         Post.objects.filter(pk=post.pk).update(comments_count=F("comments_count") + 1)
         if parent is not None:
@@ -225,6 +266,30 @@ def comment_create(*, post: Post, author, body: str, parent: Comment | None = No
     return comment
 
 
+def _lock_thread(comment: Comment) -> tuple[Comment | None, Comment | None]:
+    """Locks ``comment`` and, for a reply, its top-level comment first (the order every
+    comment write takes). Returns them as they are now (None: gone)."""
+    if comment.parent_id is None:
+        return Comment.objects.select_for_update().filter(pk=comment.pk).first(), None
+    rows = {
+        row.pk: row
+        for row in Comment.objects.select_for_update()
+        .filter(pk__in=[comment.parent_id, comment.pk])
+        .order_by(F("parent_id").asc(nulls_first=True))
+    }
+    return rows.get(comment.pk), rows.get(comment.parent_id)
+
+
+def _visible_in_thread(comment: Comment, top: Comment | None) -> int:
+    """How many comments the post counts for ``comment`` now: itself when neither it nor its
+    thread is removed, plus, for a top-level comment, its replies not removed."""
+    if comment.removed_at is not None or (top is not None and top.removed_at is not None):
+        return 0
+    if comment.parent_id is not None:
+        return 1
+    return 1 + Comment.objects.filter(parent=comment, removed_at__isnull=True).count()
+
+
 def comment_delete(*, comment: Comment, actor) -> None:
     """By its author or the post's author; a top-level comment takes its replies with it."""
     if actor.pk not in {comment.author_id, comment.post.author_id}:
@@ -234,16 +299,64 @@ def comment_delete(*, comment: Comment, actor) -> None:
         )
     with transaction.atomic():
         # Locked so a reply racing the delete is either counted and deleted, or refused.
-        Comment.objects.select_for_update().filter(pk=comment.pk).first()
-        gone = 1 + Comment.objects.filter(parent=comment).count()
-        deleted, _ = Comment.objects.filter(pk=comment.pk).delete()
-        if not deleted:
+        current, top = _lock_thread(comment)
+        if current is None:
             return
-        Post.objects.filter(pk=comment.post_id).update(comments_count=F("comments_count") - gone)
-        if comment.parent_id is not None:
-            Comment.objects.filter(pk=comment.parent_id).update(
+        gone = _visible_in_thread(current, top)
+        Comment.objects.filter(pk=current.pk).delete()
+        if gone:
+            Post.objects.filter(pk=current.post_id).update(
+                comments_count=F("comments_count") - gone
+            )
+        if current.parent_id is not None and current.removed_at is None:
+            Comment.objects.filter(pk=current.parent_id).update(
                 replies_count=F("replies_count") - 1
             )
+
+
+def comment_remove(*, comment: Comment, actor: str, reason: str) -> bool:
+    """Trust and safety removes a comment (moderation's decision on a comment case, which
+    audits it as ``actor``): hidden from everyone but its author, with the replies of a removed
+    top-level comment; the post's count drops by what others could see. False when it was
+    already removed or is gone."""
+    with transaction.atomic():
+        current, top = _lock_thread(comment)
+        if current is None or current.removed_at is not None:
+            return False
+        hidden = _visible_in_thread(current, top)
+        Comment.objects.filter(pk=current.pk).update(
+            removed_at=timezone.now(), removal_reason=reason[:300]
+        )
+        if hidden:
+            Post.objects.filter(pk=current.post_id).update(
+                comments_count=F("comments_count") - hidden
+            )
+        if current.parent_id is not None:
+            Comment.objects.filter(pk=current.parent_id).update(
+                replies_count=F("replies_count") - 1
+            )
+    return True
+
+
+def comment_restore(*, comment: Comment, actor: str, reason: str) -> bool:
+    """Undoes :func:`comment_remove` (a restore or an overturned appeal): the comment, and the
+    replies of a top-level one, are shown and counted again. False when it was not removed."""
+    with transaction.atomic():
+        current, top = _lock_thread(comment)
+        if current is None or current.removed_at is None:
+            return False
+        Comment.objects.filter(pk=current.pk).update(removed_at=None, removal_reason="")
+        current.removed_at = None
+        shown = _visible_in_thread(current, top)
+        if shown:
+            Post.objects.filter(pk=current.post_id).update(
+                comments_count=F("comments_count") + shown
+            )
+        if current.parent_id is not None:
+            Comment.objects.filter(pk=current.parent_id).update(
+                replies_count=F("replies_count") + 1
+            )
+    return True
 
 
 def view_record(*, post: Post, user, watch_ms: int, completed: bool) -> View:
@@ -303,6 +416,8 @@ def not_interested_add(*, post: Post, user) -> bool:
             NotInterested.objects.create(user=user, post=post, author_id=post.author_id)
     except IntegrityError:
         return False
+    # "See less like this" reaches the ranking of the next session, not only this post.
+    for_you_list_stale(user=user)
     return True
 
 
@@ -363,6 +478,7 @@ def steering_set(*, user, text: str) -> FeedPreferences:
             "steering_set_at": timezone.now(),
         },
     )
+    for_you_list_stale(user=user)
     return prefs
 
 
@@ -370,12 +486,21 @@ def steering_clear(*, user) -> None:
     FeedPreferences.objects.filter(user=user).update(
         steering="", steering_more=None, steering_less=None, steering_set_at=None
     )
+    for_you_list_stale(user=user)
 
 
 def personalization_set(*, user, enabled: bool) -> FeedPreferences:
+    controls = parental_controls_for(user)
+    if enabled and controls is not None and controls.personalization_off:
+        raise Forbidden(
+            "A parent turned personalisation off for this account.",
+            code="parental_control",
+            param="personalized",
+        )
     prefs, _ = FeedPreferences.objects.update_or_create(
         user=user, defaults={"personalized": bool(enabled)}
     )
+    for_you_list_stale(user=user)
     return prefs
 
 
@@ -395,35 +520,205 @@ class FeedPage:
     session_id: str | None = None
 
 
-def _session_cursor(session: FeedSession, offset: int) -> str:
-    return encode_cursor([session.id.hex, offset])
+def _session_cursor(session_id: uuid.UUID, offset: int) -> str:
+    return encode_cursor([session_id.hex, offset])
 
 
-def _session_from_cursor(cursor: str, user) -> tuple[FeedSession, int]:
+def _session_page_from_cursor(cursor: str, user) -> selectors.SessionPage:
     invalid = InvalidRequest("The cursor is not valid.", code="invalid_cursor", param="cursor")
     raw_id, raw_offset = decode_cursor(cursor, 2)
     try:
         session_id, offset = uuid.UUID(raw_id or ""), int(raw_offset or "")
     except ValueError as exc:
         raise invalid from exc
-    session = FeedSession.objects.filter(pk=session_id, user=user).first()
-    if session is None or offset not in session.page_ends:
+    if not 0 < offset <= settings.FEED_SESSION_SIZE:
         raise invalid
-    if session_expired(session.created_at):
+    page = selectors.session_page(session_id=session_id, user=user, offset=offset)
+    if page is None:
+        raise invalid
+    if session_expired(page.created_at):
         raise InvalidRequest(
             "This feed session has expired; start again without a cursor.",
             code="feed_session_expired",
             param="cursor",
         )
-    return session, offset
+    return page
 
 
-def feed_session_start(*, user, page_size: int) -> FeedSession:
-    from feed.ranking import rank
+# --- For You lists ranked ahead of time ------------------------------------------------------
 
-    post_ids, page_ends, explain = rank(user, page_size=page_size)
-    return FeedSession.objects.create(
-        user=user, post_ids=post_ids, page_ends=page_ends, explain=explain
+
+def _list_enqueue(user_id) -> None:
+    """Asks a worker to rank ``user_id``'s list again (once per minute at most per user)."""
+    from core.tasks import enqueue_on_commit
+    from feed.tasks import build_for_you
+
+    try:
+        if not cache.add(f"feed:list:queued:{user_id}", 1, timeout=60):
+            return
+    except RedisError:
+        # Redis is the broker as well: sending now would only wait on it. A stale list is
+        # not served again (or is ranked inline once too old), and the next change asks again.
+        logger.warning("could not ask for the For You list of %s", user_id, exc_info=True)
+        return
+    enqueue_on_commit(
+        build_for_you, args=(str(user_id),), kwargs={"requested_at": timezone.now().isoformat()}
+    )
+
+
+def for_you_list_stale(*, user) -> None:
+    """A change the next session must show (steering, "not interested", personalisation): the
+    list is not served again until ranked after now, which a worker is asked to do."""
+    ForYouList.objects.filter(user=user).update(stale_at=timezone.now())
+    _list_enqueue(user.pk)
+
+
+def for_you_list_build(*, user, ranking=None) -> ForYouList:
+    """Ranks ``user``'s For You (or stores ``ranking``, done for them just now) and keeps it
+    as their list, cut for FEED_LIST_PAGE_SIZE. A change marked while ranking (stale_at later
+    than the start) stays marked: the list it made is already out of date."""
+    from feed.ranking import cut_pages, rank_candidates
+
+    started = timezone.now()
+    ranking = ranking or rank_candidates(user)
+    key = ranking.follows_key or selectors.follows_key(user)
+    size = settings.FEED_LIST_PAGE_SIZE
+    ordered, ends = cut_pages(ranking.slots, page_size=size)
+    position = {slot.pk: index for index, slot in enumerate(ranking.slots)}
+    row = ForYouList(
+        user=user,
+        page_size=size,
+        post_ids=[s.pk for s in ordered],
+        page_ends=ends,
+        explain={s.pk.hex: ranking.explain[s.pk.hex] for s in ordered},
+        authors=[s.author_id for s in ordered],
+        chains=[s.chain for s in ordered],
+        ranks=[position[s.pk] for s in ordered],
+        follows_key=key,
+        built_at=started,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO feed_foryoulist (user_id, page_size, post_ids, page_ends, explain, "
+            "authors, chains, ranks, follows_key, built_at, stale_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL) "
+            "ON CONFLICT (user_id) DO UPDATE SET page_size = EXCLUDED.page_size, "
+            "post_ids = EXCLUDED.post_ids, page_ends = EXCLUDED.page_ends, "
+            "explain = EXCLUDED.explain, authors = EXCLUDED.authors, "
+            "chains = EXCLUDED.chains, ranks = EXCLUDED.ranks, "
+            "follows_key = EXCLUDED.follows_key, built_at = EXCLUDED.built_at, "
+            "stale_at = CASE WHEN feed_foryoulist.stale_at > EXCLUDED.built_at "
+            "THEN feed_foryoulist.stale_at END",
+            [
+                user.pk,
+                size,
+                row.post_ids,
+                ends,
+                json.dumps(row.explain),
+                row.authors,
+                row.chains,
+                row.ranks,
+                key,
+                started,
+            ],
+        )
+    return row
+
+
+def for_you_list_refresh_due(*, user_id, requested_at=None) -> bool:
+    """Whether ``user_id``'s list should be ranked (again): missing, marked stale, or ranked
+    before ``requested_at``."""
+    row = ForYouList.objects.filter(user_id=user_id).values("built_at", "stale_at").first()
+    if row is None or row["stale_at"] is not None:
+        return True
+    return requested_at is not None and row["built_at"] < requested_at
+
+
+def _uuid7_floor(moment) -> uuid.UUID:
+    """The smallest uuid7 (core.ids.uuid7) made at ``moment`` or later."""
+    ms = int(moment.timestamp() * 1000)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62))
+
+
+def for_you_lists_refresh() -> int:
+    """Asks workers to rank again the lists of users who started a session in the last
+    FEED_LIST_ACTIVE_MINUTES and whose list is older than FEED_LIST_REFRESH_SECONDS; returns
+    how many were asked for."""
+    now = timezone.now()
+    since = _uuid7_floor(now - timedelta(minutes=settings.FEED_LIST_ACTIVE_MINUTES))
+    # uuid7 ids: the sessions started since then are a range of the primary key.
+    active = (
+        FeedSession.objects.filter(id__gte=since)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+    fresh = ForYouList.objects.filter(
+        built_at__gte=now - timedelta(seconds=settings.FEED_LIST_REFRESH_SECONDS),
+        stale_at__isnull=True,
+    ).values("user_id")
+    due = list(active.exclude(user_id__in=fresh)[: settings.FEED_LIST_REFRESH_BATCH])
+    for user_id in due:
+        _list_enqueue(user_id)
+    return len(due)
+
+
+def _cut_list(row: ForYouList, page_size: int) -> tuple[list, list, dict]:
+    """``row``'s items cut into pages of ``page_size`` (score order, the same rules)."""
+    from feed.ranking import Slot, cut_pages
+
+    slots = sorted(
+        (
+            (rank, Slot(pk, author, chain))
+            for pk, author, chain, rank in zip(
+                row.post_ids, row.authors, row.chains, row.ranks, strict=True
+            )
+        ),
+        key=lambda item: item[0],
+    )
+    ordered, ends = cut_pages([slot for _, slot in slots], page_size=page_size)
+    return [s.pk for s in ordered], ends, {s.pk.hex: row.explain[s.pk.hex] for s in ordered}
+
+
+def _session_start(*, user, page_size: int) -> selectors.SessionPage:
+    """A new For You session and its first page: a copy of the user's ranked list when it is
+    usable, else ranked now (and kept as the list)."""
+    now = timezone.now()
+    oldest = now - timedelta(seconds=settings.FEED_LIST_MAX_AGE_SECONDS)
+    session_id = uuid7()
+    if page_size == settings.FEED_LIST_PAGE_SIZE:
+        page = selectors.session_from_list(user=user, session_id=session_id, now=now, oldest=oldest)
+        if page is not None:
+            refresh = now - timedelta(seconds=settings.FEED_LIST_REFRESH_SECONDS)
+            if page.built_at < refresh:
+                _list_enqueue(user.pk)
+            return page
+        row = for_you_list_build(user=user)
+        post_ids, ends, explain = row.post_ids, row.page_ends, row.explain
+    else:
+        row = ForYouList.objects.filter(
+            user=user, stale_at__isnull=True, built_at__gte=oldest
+        ).first()
+        if row is None or row.follows_key != selectors.follows_key(user):
+            row = for_you_list_build(user=user)
+        post_ids, ends, explain = _cut_list(row, page_size)
+    FeedSession.objects.create(
+        id=session_id,
+        user=user,
+        post_ids=post_ids,
+        page_ends=ends,
+        explain=explain,
+        created_at=now,
+    )
+    first = ends[0] if ends else 0
+    return selectors.SessionPage(
+        session_id,
+        post_ids[:first],
+        {pk.hex: explain[pk.hex] for pk in post_ids[:first]},
+        first,
+        len(post_ids),
+        now,
+        row.built_at,
     )
 
 
@@ -433,41 +728,53 @@ def for_you_page(*, user, cursor: str | None, limit: int) -> FeedPage:
     page's ``limit`` is the session's page size: the per-page rules cut the session into
     pages once, so later pages keep those cuts whatever limit they ask for."""
     if cursor:
-        session, offset = _session_from_cursor(cursor, user)
+        page = _session_page_from_cursor(cursor, user)
     else:
-        session, offset = feed_session_start(user=user, page_size=limit), 0
-    end = next((e for e in session.page_ends if e > offset), offset)
-    allowed, notices = _wellbeing(user=user, wanted=end - offset)
+        page = _session_start(user=user, page_size=limit)
+    session_id = prefixed(SESSION_PREFIX, page.session_id)
+    allowed, notices = _wellbeing(user=user, wanted=len(page.post_ids))
     if allowed == 0:
-        return FeedPage([], None, notices=notices, session_id=session.public_id)
-    ids = session.post_ids[offset : offset + allowed]
-    rows = posts_visible_to(user).in_bulk(ids)
-    posts = [rows[pk] for pk in ids if pk in rows]
-    more = end < len(session.post_ids) and not _limit_reached(notices)
-    explain = {pk.hex: session.explain.get(pk.hex, {}) for pk in ids}
+        return FeedPage([], None, notices=notices, session_id=session_id)
+    ids = page.post_ids[:allowed]
+    rows = selectors.feed_rows(viewer=user, ids=ids)
+    more = page.end < page.total and not _limit_reached(notices)
+    explain = page.explain if isinstance(page.explain, dict) else json.loads(page.explain)
     return FeedPage(
-        posts,
-        _session_cursor(session, end) if more else None,
-        explain=explain,
+        rows,
+        _session_cursor(page.session_id, page.end) if more else None,
+        explain={pk.hex: explain.get(pk.hex, {}) for pk in ids},
         notices=notices,
-        session_id=session.public_id,
+        session_id=session_id,
     )
 
 
 def following_feed_page(*, user, cursor: str | None, limit: int) -> FeedPage:
+    before = selectors.NEWEST
     if cursor:
-        decode_cursor(cursor, 1)  # a malformed cursor is refused before anything is counted
+        # A malformed cursor is refused before anything is counted.
+        (raw,) = decode_cursor(cursor, 1)
+        try:
+            before = uuid.UUID(raw or "")
+        except ValueError as exc:
+            raise InvalidRequest(
+                "The cursor is not valid.", code="invalid_cursor", param="cursor"
+            ) from exc
     allowed, notices = _wellbeing(user=user, wanted=limit)
     if allowed == 0:
         return FeedPage([], None, notices=notices)
-    posts, next_cursor = following_page(user=user, cursor=cursor, limit=allowed)
+    page = selectors.following_page(viewer=user, before=before, limit=allowed)
+    rows = page.rows
+    next_cursor = encode_cursor([page.next_before]) if page.next_before else None
     if _limit_reached(notices):
         next_cursor = None
     explain = {
-        p.pk.hex: {"reason": f"From @{p.author.handle}, whom you follow", "sources": ["followed"]}
-        for p in posts
+        row["id"].hex: {
+            "reason": f"From @{row['author__handle']}, whom you follow",
+            "sources": ["followed"],
+        }
+        for row in rows
     }
-    return FeedPage(posts, next_cursor, explain=explain, notices=notices)
+    return FeedPage(rows, next_cursor, explain=explain, notices=notices)
 
 
 def _limit_reached(notices: list) -> bool:
@@ -477,25 +784,42 @@ def _limit_reached(notices: list) -> bool:
 def _wellbeing(*, user, wanted: int) -> tuple[int, list]:
     """How many items this page may serve, and the well-being items to show with it.
 
-    Teen accounts get FEED_TEEN_DAILY_ITEMS feed items a day: the page that reaches the limit
-    ends the scroll (no cursor) with a ``daily_limit`` item. Anyone who has watched
-    FEED_BREAK_AFTER_MINUTES since the last break item gets a ``take_a_break`` item first.
+    Teen accounts get FEED_TEEN_DAILY_ITEMS feed items a day, or fewer when a linked parent
+    set ``daily_feed_items``; a parent's ``daily_feed_minutes`` also ends the day's feed once
+    that much watch time was recorded. The page that reaches a limit ends the scroll (no
+    cursor) with a ``daily_limit`` item. Anyone who has watched FEED_BREAK_AFTER_MINUTES since
+    the last break item gets a ``take_a_break`` item first.
     """
     items_key, watch_key, break_key = _tally_keys(user)
     notices = []
     allowed = wanted
+    controls = parental_controls_for(user)
     try:
         if user.is_teen:
-            # Safety: teen accounts cannot scroll past their daily limit.
-            before = _tally_add(items_key, wanted) - wanted
-            allowed = max(0, min(wanted, settings.FEED_TEEN_DAILY_ITEMS - before))
-            if before + allowed >= settings.FEED_TEEN_DAILY_ITEMS:
+            # Safety: teen accounts cannot scroll past their daily limit, nor past the tighter
+            # limits a linked parent set.
+            daily_items = settings.FEED_TEEN_DAILY_ITEMS
+            if controls is not None and controls.daily_feed_items is not None:
+                daily_items = min(daily_items, controls.daily_feed_items)
+            minutes = controls.daily_feed_minutes if controls is not None else None
+            if minutes is not None and (cache.get(watch_key) or 0) >= minutes * 60_000:
+                allowed = 0
                 notices.append(
                     {
                         "type": "daily_limit",
-                        "message": "You have reached today's feed limit. See you tomorrow.",
+                        "message": "You have reached today's watch time limit. See you tomorrow.",
                     }
                 )
+            else:
+                before = _tally_add(items_key, wanted) - wanted
+                allowed = max(0, min(wanted, daily_items - before))
+                if before + allowed >= daily_items:
+                    notices.append(
+                        {
+                            "type": "daily_limit",
+                            "message": "You have reached today's feed limit. See you tomorrow.",
+                        }
+                    )
         tally = cache.get_many([watch_key, break_key])
     except RedisError as exc:
         if user.is_teen:

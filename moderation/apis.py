@@ -36,6 +36,7 @@ from moderation.serializers import (
     ProtectedTermSerializer,
     ReportInputSerializer,
     ReportSerializer,
+    RestoreInputSerializer,
     RightsHolderInputSerializer,
     RightsHolderSerializer,
     RoleInputSerializer,
@@ -192,6 +193,7 @@ class CaseDetailApi(StaffApi):
         ]
         body["audit"] = AuditEntrySerializer(history["audit"], many=True).data
         body["payload"] = case.payload
+        body["subject"] = selectors.case_subject_details(case)
         return Response(body)
 
 
@@ -272,6 +274,24 @@ class CaseDecideApi(StaffApi):
             reason_code=values.pop("reason_code"),
             reason=values.pop("reason"),
             options=values,
+        )
+        return Response(CaseSerializer(case).data)
+
+
+class CaseRestoreApi(StaffApi):
+    """Restores what the case's decision removed (a clip, or a comment with its thread)."""
+
+    minimum_role = Role.SENIOR
+
+    @extend_schema(
+        request=RestoreInputSerializer, responses={200: CaseSerializer}, tags=["moderation staff"]
+    )
+    def post(self, request, case_id: str):
+        case = _case(request, case_id)
+        data = RestoreInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        case = services.case_restore(
+            case=case, actor=request.user, reason=data.validated_data["reason"]
         )
         return Response(CaseSerializer(case).data)
 

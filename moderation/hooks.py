@@ -1,5 +1,6 @@
 """Extension points for the apps above moderation (cameo, feed): they register what happens
-when staff decide a case in their queue, without moderation importing them."""
+when staff decide a case in their queue, and how to remove and restore the subjects they own,
+without moderation importing them."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ def case_resolvers(queue: str) -> list[Callable]:
 
 def has_resolver(queue: str) -> bool:
     return bool(_resolvers.get(queue))
+
+
+_subject_actions: dict[str, dict[str, Callable]] = {}
+
+
+def register_subject_action(subject_type: str, *, remove: Callable, restore: Callable) -> None:
+    """How to remove and restore a subject of ``subject_type`` whose state lives in an app
+    above moderation (comments, in feed). Each is called ``fn(obj=, actor=, reason=)`` with the
+    subject's object, inside the decision's transaction, and returns whether it changed
+    anything (False: already so). Registering again replaces."""
+    _subject_actions[subject_type] = {"remove": remove, "restore": restore}
+
+
+def subject_action(subject_type: str, action: str) -> Callable | None:
+    return _subject_actions.get(subject_type, {}).get(action)

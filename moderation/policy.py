@@ -64,3 +64,28 @@ REASON_TEMPLATES = {
 }
 
 REPORTABLE = ("clip", "user", "comment", "cameo")
+
+# Comment screening (moderation.screening.comment_screen): comments are short and written to a
+# person, so they are compared with the comment exemplars as well, against one threshold for
+# every category, and a match must beat the nearest everyday comment by a margin. Chosen on a
+# development set of comments, then measured on a separate labelled set
+# (tests/moderation/comment_evalset.jsonl): see tests/moderation/test_comment_screening.py.
+# Texts written to or by a teen account subtract MODERATION_TEEN_MARGIN as prompts do.
+COMMENT_THRESHOLD = 0.48
+COMMENT_BENIGN_MARGIN = 0.05
+
+# Which decisions apply to which kind of subject (the clip decisions act on the clip's state).
+SUBJECT_DECISIONS = {
+    "clip": {
+        "approve",
+        "remove",
+        "takedown_temporary",
+        "age_restrict",
+        "label",
+        "strike",
+        "suspend",
+    },
+    "comment": {"approve", "remove", "strike", "suspend"},
+}
+# Subjects whose removal can be restored from the case (POST .../cases/<id>/restore).
+RESTORABLE = ("clip", "comment")

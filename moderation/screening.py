@@ -345,3 +345,69 @@ def text_check(
             code=f"content_policy_{result.primary.category}",
             param=param,
         )
+
+
+def comment_thresholds(*, teen: bool) -> dict[str, float]:
+    """The comment policy's thresholds (moderation.policy.COMMENT_THRESHOLD), stricter where
+    the prompt policy is stricter for teens."""
+    from moderation.classifiers.text import TEEN_SENSITIVE
+    from moderation.policy import COMMENT_THRESHOLD
+
+    return {
+        category: COMMENT_THRESHOLD
+        - (settings.MODERATION_TEEN_MARGIN if teen and category in TEEN_SENSITIVE else 0.0)
+        for category in settings.MODERATION_THRESHOLDS
+    }
+
+
+def comment_screen(*, text: str, author, post_author=None, post_id: str = "") -> None:
+    """Screens a comment before it is stored, with the input classifier under the comment
+    policy (no real-person or rights refusals: a comment generates no likeness). A comment
+    written by, or on a post by, a teen account gets the teen thresholds. Refuses with 422
+    naming the category and records the refusal durably (the request rolls back); fails closed
+    with 503."""
+    from core.errors import MontageError, Unprocessable
+    from moderation.classifiers.text import classify
+    from moderation.policy import COMMENT_BENIGN_MARGIN
+
+    teen = bool(author.is_teen or (post_author is not None and post_author.is_teen))
+    try:
+        result = classify(
+            [text],
+            kind="comment",
+            teen=teen,
+            limits=comment_thresholds(teen=teen),
+            min_margin=COMMENT_BENIGN_MARGIN,
+        )
+    except Exception as exc:
+        logger.exception("comment screening failed on %s", post_id)
+        # Safety: fail closed. An unscreened comment is never stored.
+        error = MontageError(
+            "Content screening is unavailable right now; try again shortly.",
+            code="screening_unavailable",
+            param="body",
+        )
+        error.status_code = 503
+        raise error from exc
+    if not result.flagged:
+        # Allowed comments are not recorded: a row per comment would double the writes of the
+        # busiest table for nothing a reviewer needs (a reported comment is screened again
+        # on its case page).
+        return
+    decision_record(
+        subject_type="comment",
+        subject_id="",
+        user=author,
+        phase="comment",
+        verdict=Verdict.BLOCK,
+        reasons=result.explain(),
+        context={"scores": result.scores, "teen": teen, "post": post_id},
+        version=f"{result.version}+comment",
+        durable=True,
+    )
+    names = ", ".join(CATEGORY_MESSAGES.get(c, c) for c in result.categories)
+    raise Unprocessable(
+        f"This comment was not posted: content screening found {names}.",
+        code=f"content_policy_{result.primary.category}",
+        param="body",
+    )

@@ -105,6 +105,24 @@ def case_history(case: Case) -> dict:
     }
 
 
+def case_subject_details(case: Case) -> dict | None:
+    """What the case is about, as staff see it (None: the subject is gone): for a comment,
+    its text, post and removal state."""
+    from moderation import subjects
+
+    try:
+        subject = subjects.resolve(case.subject_type, case.subject_id)
+    except (NotFound, InvalidRequest):
+        return None
+    return {
+        "type": subject.type,
+        "id": subject.id,
+        "label": subject.label,
+        "owner": subject.owner.handle if subject.owner is not None else None,
+        "details": subject.details,
+    }
+
+
 def reports_of(*, user) -> QuerySet:
     return Report.objects.filter(reporter=user)
 

@@ -61,6 +61,10 @@ class EscalateInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class RestoreInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why it is restored (audited).")
+
+
 class NoteInputSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=5000)
 

@@ -386,7 +386,14 @@ def _apply(case: Case, decision: str, *, actor: str, reason: str, options: dict)
             code="decision_not_applicable",
             param="decision",
         )
-    if decision in ("remove", "takedown_temporary", "age_restrict", "label") and clip is None:
+    # Subjects other than clips (comments) are removed by the app that owns them.
+    remover = (
+        hooks.subject_action(subject.type, "remove")
+        if subject is not None and clip is None
+        else None
+    )
+    clip_only = ("takedown_temporary", "age_restrict", "label", *(() if remover else ("remove",)))
+    if decision in clip_only and clip is None:
         raise InvalidRequest(
             f"{decision} applies to clips; this case is about a {case.subject_type}.",
             code="decision_not_applicable",
@@ -395,7 +402,7 @@ def _apply(case: Case, decision: str, *, actor: str, reason: str, options: dict)
     if clip is not None and clip.held_at is not None:
         _clip_update(clip, actor, "clip_released", held_at=None, hold_reason="")
         effects.append({"type": "released", "clip": str(clip.pk), "hold": clip.hold_reason})
-    if decision in ("remove", "takedown_temporary"):
+    if decision in ("remove", "takedown_temporary") and clip is not None:
         descendants = _clip_remove(clip, actor=actor, reason=reason, code="policy")
         effects.append(
             {"type": "removed", "clip": str(clip.pk), "descendants": len(descendants or [])}
@@ -410,6 +417,11 @@ def _apply(case: Case, decision: str, *, actor: str, reason: str, options: dict)
                 clip=clip, case=case, until=timezone.now() + dt.timedelta(days=days)
             )
             effects[-1]["until"] = takedown.until.isoformat()
+    elif decision == "remove":
+        remover(obj=subject.obj, actor=actor, reason=reason)
+        effects.append(
+            {"type": "subject_removed", "subject_type": subject.type, "subject_id": subject.id}
+        )
     elif decision == "age_restrict":
         _clip_update(clip, actor, "clip_age_restricted", age_restricted=True)
         effects.append({"type": "age_restricted", "clip": str(clip.pk)})
@@ -797,7 +809,11 @@ def appeal_message_add(*, appeal: Appeal, author: User, body: str) -> AppealMess
 def _undo(case: Case, *, actor: str, reason: str) -> None:
     for effect in case.payload.get("effects", []):
         kind = effect["type"]
-        if kind in ("removed", "age_restricted", "labelled"):
+        if effect.get("restored_at"):
+            continue  # a restore (case_restore) already undid it
+        if kind == "subject_removed":
+            _subject_restore(effect, actor=actor, reason=reason)
+        elif kind in ("removed", "age_restricted", "labelled"):
             clip = Clip.objects.select_related("job").filter(pk=effect["clip"]).first()
             if clip is None:
                 continue
@@ -819,6 +835,89 @@ def _undo(case: Case, *, actor: str, reason: str) -> None:
             suspension = Suspension.objects.filter(pk=effect["suspension"]).first()
             if suspension is not None:
                 suspension_lift(suspension=suspension, actor=actor, reason=reason)
+
+
+def _subject_restore(effect: dict, *, actor: str, reason: str) -> bool:
+    """Undoes a ``subject_removed`` effect through the owning app; False when the subject is
+    gone or was not removed."""
+    restorer = hooks.subject_action(effect["subject_type"], "restore")
+    try:
+        subject = subjects.resolve(effect["subject_type"], effect["subject_id"])
+    except (NotFound, InvalidRequest):
+        return False
+    if restorer is None:
+        return False
+    return bool(restorer(obj=subject.obj, actor=actor, reason=reason))
+
+
+REMOVAL_EFFECTS = ("removed", "subject_removed")
+
+
+def case_restorable(case: Case) -> list[dict]:
+    """The removals a decision on ``case`` made that are not undone yet."""
+    if case.is_open:
+        return []
+    return [
+        effect
+        for effect in case.payload.get("effects", [])
+        if effect["type"] in REMOVAL_EFFECTS and not effect.get("restored_at")
+    ]
+
+
+def case_restore(*, case: Case, actor: User, reason: str) -> Case:
+    """A senior moderator restores what a decision on ``case`` removed (a clip, or a comment
+    and the thread it hid), outside an appeal. Strikes and suspensions stay; an appeal
+    overturning the decision undoes those. The owner is told."""
+    role_require(actor, Role.SENIOR)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest("Say why it is restored.", code="reason_required", param="reason")
+    actor_ref = actor_for(actor)
+    with transaction.atomic():
+        case = _lock_case(case)
+        removals = case_restorable(case)
+        if not removals:
+            raise Conflict("Nothing this case removed is still removed.", code="nothing_to_restore")
+        text = f"restored: {reason}"
+        restored = []
+        for effect in removals:
+            if effect["type"] == "subject_removed":
+                done = _subject_restore(effect, actor=actor_ref, reason=text)
+            else:
+                clip = Clip.objects.select_related("job").filter(pk=effect["clip"]).first()
+                done = clip is not None and clip_restore(clip=clip, actor=actor_ref, reason=text)
+                Takedown.objects.filter(case=case, restored_at__isnull=True).update(
+                    restored_at=timezone.now()
+                )
+            effect["restored_at"] = timezone.now().isoformat()
+            effect["restored_by"] = actor_ref
+            restored.append({**effect, "changed": bool(done)})
+        case.save(update_fields=["payload"])
+        audit_record(
+            actor=actor_ref,
+            action="restored",
+            subject_type=case.subject_type,
+            subject_id=case.subject_id,
+            case=case,
+            reason=reason,
+            detail={"effects": restored},
+        )
+        try:
+            owner = subjects.resolve(case.subject_type, case.subject_id).owner
+        except (NotFound, InvalidRequest):
+            owner = None
+        if owner is not None:
+            notification_create(
+                user=owner,
+                kind="moderation.restored",
+                data={
+                    "case": case.public_id,
+                    "reason": reason,
+                    "subject_type": case.subject_type,
+                    "subject_id": case.subject_id,
+                },
+            )
+    return case
 
 
 def appeal_resolve(*, appeal: Appeal, actor: User, outcome: str, reason: str) -> Appeal:

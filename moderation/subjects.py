@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 
@@ -22,6 +22,9 @@ class Subject:
     reach: int
     obj: object = None
     label: str = ""
+    # What staff see of a subject whose app moderation does not import (a comment's text, its
+    # post, whether it is removed), filled in by the app that registered the type.
+    details: dict = field(default_factory=dict)
 
 
 _resolvers: dict[str, Callable] = {}

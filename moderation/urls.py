@@ -35,6 +35,11 @@ urlpatterns = [
         apis.CaseDecideApi.as_view(),
         name="mod-case-decide",
     ),
+    path(
+        "moderation/cases/<str:case_id>/restore",
+        apis.CaseRestoreApi.as_view(),
+        name="mod-case-restore",
+    ),
     path("moderation/appeals", apis.StaffAppealsApi.as_view(), name="mod-appeals"),
     path(
         "moderation/appeals/<str:appeal_id>/messages",

@@ -240,3 +240,63 @@ BENIGN: list[str] = [
     "two people cuddling on the sofa watching a film",
     "a woman stretching in bed after waking up",
 ]
+
+# Comments are written to a person, not describing a scene: what a harmful comment looks like
+# (threats, abuse, solicitation, encouragement to self-harm, all in the second person) is
+# added to the exemplars above when comments are screened, and so are the everyday comments
+# that borrow violent or sexual words ("you killed it"), so a comment must resemble harm more
+# than it resembles them.
+COMMENT_EXEMPLARS: dict[str, list[str]] = {
+    "minors": [
+        "how old are you, send me private photos",
+        "you're young, keep our chat secret and send me pictures",
+        "a kid like you should send me pictures in your underwear",
+    ],
+    "sexual": [
+        "send me naked pictures",
+        "take off your clothes on camera for me",
+        "I want to sleep with you",
+        "show me your body in private messages",
+    ],
+    "violence": [
+        "I will shoot you",
+        "I hope someone stabs you",
+        "I'm going to break your bones",
+        "you deserve to be beaten until you bleed",
+        "I will set you on fire",
+    ],
+    "hate": [
+        "people like you are subhuman",
+        "your kind should be wiped out",
+        "those people are a plague on this country",
+    ],
+    "self_harm": [
+        "you should hurt yourself",
+        "stop eating until you are skinny",
+        "just take all your pills and be done with it",
+    ],
+    "harassment": [
+        "you are pathetic and everyone hates you",
+        "nobody wants you around, just leave",
+        "I know where you live and I will come for you",
+        "you are so ugly it makes me sick",
+        "I will make your life hell at school",
+        "you're a worthless idiot",
+        "I'm going to hurt you",
+        "tell us your address so we can find you",
+    ],
+}
+COMMENT_BENIGN: list[str] = [
+    "you killed it, this is amazing",
+    "this is killer",
+    "I'm dead, this is hilarious",
+    "that ending destroyed me",
+    "the fight scene is brutal",
+    "she looks stunning",
+    "this horror clip is so scary",
+    "the villain is terrifying",
+    "the blood effects look so real",
+    "I would die for this cat",
+    "cute couple",
+    "my kids loved this",
+]

@@ -147,6 +147,34 @@ def _load() -> dict:
     return _state
 
 
+def _load_comment() -> dict:
+    """The prompt state plus the comment exemplars (lexicon.COMMENT_EXEMPLARS), embedded on
+    the first comment screened, so that prompt-only processes never pay for them."""
+    state = _load()
+    if "comment_exemplars" in state:
+        return state
+    with _lock:
+        if "comment_exemplars" not in state:
+            from core.embeddings import embed
+
+            categories = list(lexicon.COMMENT_EXEMPLARS)
+            texts = [normalize(t) for c in categories for t in lexicon.COMMENT_EXEMPLARS[c]]
+            vectors = embed(texts + [normalize(t) for t in lexicon.COMMENT_BENIGN])
+            merged = dict(state["exemplars"])
+            offset = 0
+            for category in categories:
+                n = len(lexicon.COMMENT_EXEMPLARS[category])
+                vecs, sentences = merged[category]
+                merged[category] = (
+                    np.vstack([vecs, vectors[offset : offset + n]]),
+                    [*sentences, *lexicon.COMMENT_EXEMPLARS[category]],
+                )
+                offset += n
+            state["comment_benign"] = np.vstack([state["benign"], vectors[offset:]])
+            state["comment_exemplars"] = merged
+    return state
+
+
 def warm_up() -> None:
     _load()
 
@@ -175,15 +203,28 @@ def classify(
     teen: bool = False,
     cameos: list[dict] | None = None,
     protected: list[ProtectedEntry] | None = None,
+    kind: str = "prompt",
+    limits: dict[str, float] | None = None,
+    min_margin: float = 0.0,
 ) -> TextResult:
-    """Screens ``texts`` (a prompt and its storyboard shots, or spoken lines) as one item."""
+    """Screens ``texts`` (a prompt and its storyboard shots, or spoken lines) as one item.
+
+    ``kind="comment"`` screens text written to people rather than a scene to generate: the
+    comment exemplars join the prompt ones, and the real-person list (about generating a
+    likeness) does not apply. ``limits`` replaces the prompt thresholds, and a meaning match
+    must then beat the nearest everyday exemplar by ``min_margin``.
+    """
     from core.embeddings import embed
 
-    state = _load()
+    comment = kind == "comment"
+    state = _load_comment() if comment else _load()
+    exemplar_sets = state["comment_exemplars"] if comment else state["exemplars"]
+    benign_vecs = state["comment_benign"] if comment else state["benign"]
     cameos = cameos or []
     normalized = "\n".join(normalize(t) for t in texts if t)
     real_person = any(c.get("kind", "person") == "person" for c in cameos)
-    limits = thresholds(teen=teen, real_person=real_person)
+    if limits is None:
+        limits = thresholds(teen=teen, real_person=real_person)
     hits: list[Hit] = []
     scores: dict[str, float] = {}
 
@@ -194,7 +235,7 @@ def classify(
                 hits.append(Hit(category, 1.0, limits.get(category, 1.0), "rule", matched))
                 break
 
-    figure = state["figures"].search(normalized)
+    figure = None if comment else state["figures"].search(normalized)
     if figure:
         hits.append(Hit("real_person", 1.0, 1.0, "public_figure", figure.group(0)))
 
@@ -210,14 +251,14 @@ def classify(
         topic_texts = [normalize(f"{topic}") for _, topic in restriction_topics]
         vectors = embed(chunks + topic_texts)
         chunk_vecs, topic_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
-        benign = float((chunk_vecs @ state["benign"].T).max(axis=1).max())
-        benign_per_chunk = (chunk_vecs @ state["benign"].T).max(axis=1)
+        benign_per_chunk = (chunk_vecs @ benign_vecs.T).max(axis=1)
+        benign = float(benign_per_chunk.max())
         flagged = {hit.category for hit in hits}
         per_category = {
-            category: chunk_vecs @ vecs.T for category, (vecs, _) in state["exemplars"].items()
+            category: chunk_vecs @ vecs.T for category, (vecs, _) in exemplar_sets.items()
         }
         nearest = np.stack([sims.max(axis=1) for sims in per_category.values()]).max(axis=0)
-        for category, (_, sentences) in state["exemplars"].items():
+        for category, (_, sentences) in exemplar_sets.items():
             sims = per_category[category]
             best_chunk, best_ex = np.unravel_index(int(sims.argmax()), sims.shape)
             score = float(sims[best_chunk, best_ex])
@@ -227,7 +268,7 @@ def classify(
             # Minors' exemplars share words with adult sexual content and with teen life: by
             # meaning alone, a text is about minors only when that is its nearest category.
             exclusive = category != "minors" or score >= float(nearest[best_chunk])
-            if category not in flagged and score >= limit and margin >= 0 and exclusive:
+            if category not in flagged and score >= limit and margin >= min_margin and exclusive:
                 hits.append(
                     Hit(
                         category,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import MontageError
-from moderation import policy, selectors, services, subjects
+from moderation import policy, screening, selectors, services, subjects
 from moderation.models import Category, Role
 
 
@@ -148,9 +148,36 @@ def _subject_context(case) -> dict:
             "screening": annotations.get("screening") or {},
             "prompt": clip.job.prompt,
         }
+    if subject.type == "comment":
+        context |= {"comment": subject.details, "comment_screening": _comment_screening(subject)}
     if subject.owner is not None:
         context["owner_strikes"] = services.live_strikes(subject.owner).count()
     return context
+
+
+def _comment_screening(subject) -> dict | None:
+    """The comment policy's verdict on the comment now (allowed comments are not recorded at
+    creation): what matched, so staff see why it would or would not be blocked."""
+    from moderation.classifiers.text import classify
+
+    text = subject.details.get("text") or ""
+    teen = bool(subject.owner is not None and subject.owner.is_teen)
+    teen = teen or bool(subject.details.get("on_teen_post"))
+    try:
+        result = classify(
+            [text],
+            kind="comment",
+            teen=teen,
+            limits=screening.comment_thresholds(teen=teen),
+            min_margin=policy.COMMENT_BENIGN_MARGIN,
+        )
+    except Exception:  # the page must render without the classifier
+        return None
+    top = sorted(
+        ((score, name) for name, score in result.scores.items() if name != "benign"),
+        reverse=True,
+    )[:3]
+    return {"hits": result.explain(), "top": [{"category": n, "score": v} for v, n in top]}
 
 
 def _label_actors(rows, attr: str = "actor") -> None:
@@ -183,12 +210,19 @@ def case_page(request, case_id: str):
     history = selectors.case_history(case)
     _label_actors(history["audit"])
     _label_actors([case], attr="resolved_by")
+    applicable = policy.SUBJECT_DECISIONS.get(case.subject_type)
+    decisions = {
+        key: label
+        for key, label in policy.DECISIONS.items()
+        if applicable is None or key in applicable or key == "reject"
+    }
     context = (
         _base(request)
         | {
             "case": case,
             "history": history,
-            "decisions": policy.DECISIONS,
+            "decisions": decisions,
+            "restorable": services.case_restorable(case),
             "senior_decisions": policy.SENIOR_DECISIONS,
             "reason_templates": policy.REASON_TEMPLATES,
             "resolver_queue": case.queue in ("cameo_verification",),
@@ -202,7 +236,8 @@ def case_page(request, case_id: str):
 @require_POST
 @staff_view()
 def case_act(request, case_id: str):
-    """Assign, escalate or decide, as the form's ``action`` says."""
+    """Assign, escalate, decide or restore, as the form's ``action`` says (each service checks
+    the role it needs)."""
     case = _case_or_404(request, case_id)
     action = request.POST.get("action")
     form = request.POST
@@ -229,6 +264,9 @@ def case_act(request, case_id: str):
                 },
             )
             messages.success(request, f"Decision recorded: {form.get('decision')}.")
+        elif action == "restore":
+            services.case_restore(case=case, actor=request.user, reason=form.get("reason", ""))
+            messages.success(request, "Restored.")
         else:
             messages.error(request, "Unknown action.")
     except MontageError as exc:

@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.services import user_follow
 from feed.models import FeedSession
-from feed.services import like_add
-from feed.tasks import prune_sessions
+from feed.services import for_you_list_stale, like_add
+from feed.tasks import build_for_you, prune_sessions
 from remix.models import LineageNode
 from tests.factories import UserFactory
 from tests.feed.helpers import client_for, ids, publish
@@ -259,7 +260,9 @@ def test_session_is_stable_while_posts_arrive_concurrently(transactional_db):
         thread.join()
     assert seen == [f"post_{pk.hex}" for pk in session.post_ids]
     assert len(seen) == 12
-    # A fresh session (no cursor) sees the new posts.
+    # A fresh session (no cursor) sees the new posts once the list is ranked again (the
+    # worker task the periodic refresh sends).
+    assert build_for_you(str(viewer.pk), requested_at=timezone.now().isoformat())
     again = ids(client.get("/api/v1/feed/for_you", {"limit": 50}))
     assert len(again) > 12
 
@@ -305,9 +308,16 @@ def test_query_count_per_page_is_constant():
     page2 = _queries(client, "/api/v1/feed/for_you", {"cursor": cursor})
     following = _queries(client, "/api/v1/feed/following", {"limit": 2})
     start = _queries(client, "/api/v1/feed/for_you", {"limit": 2})
+    start_listed = _queries(client, "/api/v1/feed/for_you", {})
+    for_you_list_stale(user=viewer)
+    start_ranked = _queries(client, "/api/v1/feed/for_you", {})
     seed(24)  # three times the data; later pages
-    # Ranking a new session: one query per candidate source and per signal, whatever the data.
+    # A new session from the ranked list, cut for its page size or for another.
     assert _queries(client, "/api/v1/feed/for_you", {"limit": 2}) == start
+    assert _queries(client, "/api/v1/feed/for_you", {}) == start_listed
+    # Ranking a new session: one query per candidate source and per signal, whatever the data.
+    for_you_list_stale(user=viewer)
+    assert _queries(client, "/api/v1/feed/for_you", {}) == start_ranked
     for _ in range(3):
         cursor = client.get("/api/v1/feed/for_you", {"cursor": cursor}).json()["next_cursor"]
     assert _queries(client, "/api/v1/feed/for_you", {"cursor": cursor}) == page2
@@ -317,13 +327,25 @@ def test_query_count_per_page_is_constant():
             "next_cursor"
         ]
     assert _queries(client, "/api/v1/feed/following", {"limit": 2, "cursor": cursor}) == following
-    # Pinned: authentication, the day's tally, the session, the posts, likes, remix counts.
-    assert (page2, following, start) == (PINNED_FOR_YOU, PINNED_FOLLOWING, PINNED_START)
+    # Pinned. Scrolling: authentication, the session's page, the posts (with the viewer's likes
+    # and remix counts). Following: authentication, the posts. A new session: authentication,
+    # the session copied from the ranked list, the posts; cut for another page size: the list,
+    # the follows it was ranked with, the session. Ranked inline: the ranking's queries, the
+    # list kept, the session, the posts.
+    assert (page2, following, start, start_listed, start_ranked) == (
+        PINNED_FOR_YOU,
+        PINNED_FOLLOWING,
+        PINNED_START,
+        PINNED_START_LISTED,
+        PINNED_START_RANKED,
+    )
 
 
-PINNED_FOR_YOU = 5
-PINNED_FOLLOWING = 4
-PINNED_START = 24
+PINNED_FOR_YOU = 3
+PINNED_FOLLOWING = 2
+PINNED_START = 5
+PINNED_START_LISTED = 3
+PINNED_START_RANKED = 24
 
 
 @pytest.mark.parametrize(

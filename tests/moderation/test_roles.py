@@ -29,6 +29,7 @@ STAFF_ENDPOINTS = {
     "mod-case-escalate": ("post", f"/api/v1/moderation/cases/{C}/escalate", {}, Role.MODERATOR),
     "mod-case-notes": ("post", f"/api/v1/moderation/cases/{C}/notes", {}, Role.MODERATOR),
     "mod-case-decide": ("post", f"/api/v1/moderation/cases/{C}/decide", {}, Role.MODERATOR),
+    "mod-case-restore": ("post", f"/api/v1/moderation/cases/{C}/restore", {}, Role.SENIOR),
     "mod-screen": ("post", "/api/v1/moderation/screen", {}, Role.MODERATOR),
     "mod-appeals": ("get", "/api/v1/moderation/appeals", None, Role.SENIOR),
     "mod-appeal-messages": ("post", f"/api/v1/moderation/appeals/{A}/messages", {}, Role.SENIOR),
