@@ -62,9 +62,8 @@ def _parent_refs(job) -> list[dict]:
     return refs
 
 
-def _resolve(job) -> list[tuple[Cameo, str]]:
+def _resolve(job, parent_refs: list[dict]) -> list[tuple[Cameo, str]]:
     handles = [h.lower() for h in (job.params or {}).get("cameos") or []]
-    parent_refs = _parent_refs(job)
     if not handles and not parent_refs:
         return []
     by_handle = {
@@ -106,9 +105,9 @@ def _resolve(job) -> list[tuple[Cameo, str]]:
     return list(wanted.values())
 
 
-def _check_count(job) -> None:
+def _check_count(job, parent_refs: list[dict]) -> None:
     handles = set((job.params or {}).get("cameos") or [])
-    handles |= {ref.get("handle") for ref in _parent_refs(job)}
+    handles |= {ref.get("handle") for ref in parent_refs}
     limit = settings.CAMEO_MAX_PER_CLIP
     if len(handles) > limit:
         raise GateRefused(
@@ -120,8 +119,9 @@ def _check_count(job) -> None:
 
 
 def _at_create(job) -> None:
-    _check_count(job)
-    resolved = _resolve(job)
+    parent_refs = _parent_refs(job)
+    _check_count(job, parent_refs)
+    resolved = _resolve(job, parent_refs)
     if not resolved:
         return
     keys: dict[str, Cameo] = {}

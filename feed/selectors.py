@@ -197,10 +197,9 @@ class PageContext:
 
     liked: set = field(default_factory=set)
     remixes: dict = field(default_factory=dict)
-    explain: dict = field(default_factory=dict)
 
 
-def page_context(posts: list[Post], *, viewer, explain: dict | None = None) -> PageContext:
+def page_context(posts: list[Post], *, viewer) -> PageContext:
     ids = [p.pk for p in posts]
     liked = set()
     if ids and viewer is not None and viewer.is_authenticated:
@@ -214,15 +213,11 @@ def page_context(posts: list[Post], *, viewer, explain: dict | None = None) -> P
                 "job_id", "children_count"
             )
         )
-    return PageContext(liked=liked, remixes=remixes, explain=explain or {})
+    return PageContext(liked=liked, remixes=remixes)
 
 
 def share_url(post: Post) -> str:
     return f"{settings.FEED_SHARE_BASE_URL}{post.public_id}"
-
-
-def not_interested_authors(user) -> QuerySet:
-    return NotInterested.objects.filter(user=user).values("author_id")
 
 
 def post_remixes_page(*, post: Post, user, cursor: str | None, limit: int):

@@ -8,6 +8,7 @@ stored. Nothing unsigned is ever written under a clip's name.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils.module_loading import import_string
+from PIL import Image
 
 from generation.engines.base import Cancelled, RenderResult
 from generation.faults import checkpoint
@@ -129,6 +131,13 @@ def _consent(job: GenerationJob) -> tuple[ConsentReference, ...]:
         )
         for entry in job.annotations.get("consent", [])
     )
+
+
+def stored_rgb(name: str) -> np.ndarray:
+    """The image stored under ``name`` as an RGB uint8 array (H, W, 3): a reference plate or a
+    cameo's likeness, as the engine takes it."""
+    with default_storage.open(name, "rb") as handle, Image.open(io.BytesIO(handle.read())) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _ingredient(job: GenerationJob, parent_job: GenerationJob | None) -> Parent | None:

@@ -4,23 +4,21 @@ closing shot, one after the other in a single result."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from django.core.files.storage import default_storage
-from PIL import Image
 
 from generation.engines.base import Engine, RenderRequest, RenderResult, plan_from_dict
 from generation.models import GenerationJob
+from generation.pipeline import stored_rgb
 
 
 def _reference(name: str | None) -> np.ndarray | None:
-    if not name or not default_storage.exists(name):
-        return None
-    with default_storage.open(name, "rb") as handle, Image.open(io.BytesIO(handle.read())) as im:
-        return np.asarray(im.convert("RGB"))
+    # A joined clip's plate may have been deleted with its job since; the segment renders
+    # without it then.
+    return stored_rgb(name) if name and default_storage.exists(name) else None
 
 
 def stitch_plan(job: GenerationJob, engine: Engine, closing_prompt: str) -> dict[str, Any]:
@@ -68,12 +66,13 @@ def stitch_render(
     should_cancel: Callable[[], bool],
 ) -> RenderResult:
     segments = job.plan["segments"]
-    weights = [max(plan_from_dict(s["plan"]).duration_s, 1e-3) for s in segments]
+    plans = [plan_from_dict(s["plan"]) for s in segments]
+    weights = [max(plan.duration_s, 1e-3) for plan in plans]
     total, done = sum(weights), 0.0
     parts: list[RenderResult] = []
-    for segment, weight in zip(segments, weights, strict=True):
+    for segment, plan, weight in zip(segments, plans, weights, strict=True):
         request = RenderRequest(
-            plan=plan_from_dict(segment["plan"]),
+            plan=plan,
             width=job.width,
             height=job.height,
             seed=segment["seed"],

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import logging
 
-import numpy as np
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image
 
 from core import metrics
 from generation import pipeline
@@ -35,11 +32,6 @@ from generation.services import clip_fingerprints_store, job_event_record, job_p
 from generation.stitch import stitch_plan, stitch_render
 
 logger = logging.getLogger("montage.generation")
-
-
-def _rgb(name: str) -> np.ndarray:
-    with default_storage.open(name, "rb") as handle, Image.open(io.BytesIO(handle.read())) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def planning_text(job: GenerationJob) -> tuple[str, list | None]:
@@ -89,7 +81,8 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
         job.engine_version = engine.version
         GenerationJob.objects.filter(pk=job.pk).update(plan=job.plan, engine_version=engine.version)
     cameo_images = {
-        ref: _rgb(name) for ref, name in job.annotations.get("cameo_images", {}).items()
+        ref: pipeline.stored_rgb(name)
+        for ref, name in job.annotations.get("cameo_images", {}).items()
     }
     report = ProgressReporter(job, RENDER_SPAN)
 
@@ -112,7 +105,9 @@ def _render(job: GenerationJob, heartbeat: Heartbeat, attempt: JobAttempt) -> No
             width=job.width,
             height=job.height,
             seed=job.seed,
-            reference_image=_rgb(job.input_reference.name) if job.input_reference else None,
+            reference_image=pipeline.stored_rgb(job.input_reference.name)
+            if job.input_reference
+            else None,
             cameo_images=cameo_images,
         )
         result = engine.render(

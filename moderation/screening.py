@@ -360,6 +360,21 @@ def comment_thresholds(*, teen: bool) -> dict[str, float]:
     }
 
 
+def comment_classify(text: str, *, teen: bool):
+    """The comment policy's classification of ``text``: what creation enforces and what the
+    staff console shows."""
+    from moderation.classifiers.text import classify
+    from moderation.policy import COMMENT_BENIGN_MARGIN
+
+    return classify(
+        [text],
+        kind="comment",
+        teen=teen,
+        limits=comment_thresholds(teen=teen),
+        min_margin=COMMENT_BENIGN_MARGIN,
+    )
+
+
 def comment_screen(*, text: str, author, post_author=None, post_id: str = "") -> None:
     """Screens a comment before it is stored, with the input classifier under the comment
     policy (no real-person or rights refusals: a comment generates no likeness). A comment
@@ -367,18 +382,10 @@ def comment_screen(*, text: str, author, post_author=None, post_id: str = "") ->
     naming the category and records the refusal durably (the request rolls back); fails closed
     with 503."""
     from core.errors import MontageError, Unprocessable
-    from moderation.classifiers.text import classify
-    from moderation.policy import COMMENT_BENIGN_MARGIN
 
     teen = bool(author.is_teen or (post_author is not None and post_author.is_teen))
     try:
-        result = classify(
-            [text],
-            kind="comment",
-            teen=teen,
-            limits=comment_thresholds(teen=teen),
-            min_margin=COMMENT_BENIGN_MARGIN,
-        )
+        result = comment_classify(text, teen=teen)
     except Exception as exc:
         logger.exception("comment screening failed on %s", post_id)
         # Safety: fail closed. An unscreened comment is never stored.

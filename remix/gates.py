@@ -15,7 +15,7 @@ def lineage_gate(job: GenerationJob, phase: str) -> None:
     parents = GenerationJob.objects.in_bulk(parent_ids)
     clips = {
         clip.job_id: clip
-        for clip in Clip.objects.select_related("job", "user").filter(job_id__in=parent_ids)
+        for clip in Clip.objects.select_related("user").filter(job_id__in=parent_ids)
     }
     # Safety: the parents are re-read at completion, so a takedown in between stops the remix;
     # a stitch is checked against every clip it joins.
@@ -26,7 +26,10 @@ def lineage_gate(job: GenerationJob, phase: str) -> None:
                 f"Video {public_id(pk)} no longer exists and cannot be remixed.",
                 status=409,
             )
-        remix_check_allowed(user=job.user, parent_job=parents[pk], clip=clips.get(pk))
+        clip = clips.get(pk)
+        if clip is not None:
+            clip.job = parents[pk]  # already read above: no second fetch of the job
+        remix_check_allowed(user=job.user, parent_job=parents[pk], clip=clip)
     if phase == CREATE:
         job.annotations = {
             **job.annotations,

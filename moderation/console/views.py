@@ -158,19 +158,11 @@ def _subject_context(case) -> dict:
 def _comment_screening(subject) -> dict | None:
     """The comment policy's verdict on the comment now (allowed comments are not recorded at
     creation): what matched, so staff see why it would or would not be blocked."""
-    from moderation.classifiers.text import classify
-
     text = subject.details.get("text") or ""
     teen = bool(subject.owner is not None and subject.owner.is_teen)
     teen = teen or bool(subject.details.get("on_teen_post"))
     try:
-        result = classify(
-            [text],
-            kind="comment",
-            teen=teen,
-            limits=screening.comment_thresholds(teen=teen),
-            min_margin=policy.COMMENT_BENIGN_MARGIN,
-        )
+        result = screening.comment_classify(text, teen=teen)
     except Exception:  # the page must render without the classifier
         return None
     top = sorted(

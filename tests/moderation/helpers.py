@@ -3,15 +3,11 @@ them (media files included, so signed links serve real bytes)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
-from generation.models import Clip, ClipAudience, GenerationJob, JobKind, JobStage, JobStatus
+from generation.models import Clip, ClipAudience, JobKind
 from moderation.models import Role, StaffRole
-from tests.factories import UserFactory
+from tests.factories import UserFactory, completed_clip
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
@@ -36,39 +32,23 @@ def make_clip(
     video: bytes = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64,
     **fields,
 ) -> Clip:
-    job = GenerationJob.objects.create(
-        user=owner,
-        kind=JobKind.REMIX if parent else JobKind.CREATE,
-        prompt=prompt,
-        model="sora-2",
-        engine="previs",
-        seconds=1,
-        size="512x512",
-        seed=1,
-        params={},
-        params_hash="0" * 64,
-        parent=parent.job if parent else None,
-        annotations=annotations or {},
-        status=JobStatus.COMPLETED,
-        stage=JobStage.DONE,
-    )
-    name = default_storage.save(f"clips/{job.id.hex}/1/video.mp4", ContentFile(video))
-    thumb = default_storage.save(f"clips/{job.id.hex}/1/thumbnail.png", ContentFile(PNG))
-    return Clip.objects.create(
-        job=job,
-        user=owner,
-        video=name,
-        thumbnail=thumb,
-        spritesheet=thumb,
-        metadata=thumb,
-        duration_s=4,
-        width=512,
-        height=512,
-        bytes=len(video),
-        sha256="0" * 64,
+    # A PNG stands in for the thumbnail, the spritesheet and the metadata.
+    files = {
+        "video.mp4": video,
+        "thumbnail.png": PNG,
+        "spritesheet.png": PNG,
+        "metadata.png": PNG,
+    }
+    return completed_clip(
+        owner,
+        parent=parent,
+        kind=JobKind.REMIX,
         audience=audience,
+        prompt=prompt,
+        annotations=annotations,
+        files=files,
+        duration_s=4,
         manifest={"state": "trusted", "actions": [{"action": "c2pa.created"}], "signer": "CN=t"},
-        watermark=os.urandom(8),
         **fields,
     )
 

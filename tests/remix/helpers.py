@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.db import connection
 
-from generation.models import Clip, ClipAudience, GenerationJob, JobKind, JobStage, JobStatus
+from generation.models import Clip, ClipAudience, JobKind
 from remix.models import LineageNode
-from tests.factories import clip_row_fields
+from tests.factories import completed_clip
 
 
 def make_clip(
@@ -21,32 +21,13 @@ def make_clip(
     **fields,
 ) -> Clip:
     annotations = {"cameos": [{"cameo_id": c} for c in cameos]} if cameos else {}
-    job = GenerationJob.objects.create(
-        user=owner,
-        kind=kind if parent else JobKind.CREATE,
-        prompt=prompt,
-        model="sora-2",
-        engine="previs",
-        seconds=1,
-        size="512x512",
-        seed=1,
-        params={},
-        params_hash="0" * 64,
-        parent=parent.job if parent else None,
-        annotations=annotations,
-        status=JobStatus.COMPLETED,
-        stage=JobStage.DONE,
-    )
-    return Clip.objects.create(
-        **clip_row_fields(),
-        job=job,
-        user=owner,
-        duration_s=1,
-        width=512,
-        height=512,
-        bytes=1,
-        sha256="0" * 64,
+    return completed_clip(
+        owner,
+        parent=parent,
+        kind=kind,
         audience=audience,
+        prompt=prompt,
+        annotations=annotations,
         **fields,
     )
 
