@@ -20,7 +20,7 @@ from core.idempotency import idempotent
 from core.pagination import list_body, paginate_queryset, parse_limit
 from core.storage import media_url
 from generation import selectors, services
-from generation.models import Clip, ClipAudience, JobKind, JobStatus, parse_public_id
+from generation.models import Clip, ClipAudience, JobKind, JobStatus
 from generation.serializers import (
     DeletedSerializer,
     GenerationBatchSerializer,
@@ -114,17 +114,15 @@ def _completed_parent(request, ref: str):
     try:
         parent = selectors.job_get_for_owner(job_id=ref, user=request.user)
     except NotFound:
-        pk = parse_public_id(ref)
-        clip = (
-            Clip.objects.select_related("job", "user")
-            .filter(job_id=pk, job__deleted_at__isnull=True)
-            .first()
-            if pk
-            else None
-        )
+        clip = selectors.clip_by_job_ref(ref)
         # A removed clip is passed on, so the gate can say it was taken down.
-        if clip is None or not (
-            clip.removed_at is not None or selectors.clip_visible_to(clip=clip, user=request.user)
+        if (
+            clip is None
+            or clip.job.deleted_at is not None
+            or not (
+                clip.removed_at is not None
+                or selectors.clip_visible_to(clip=clip, user=request.user)
+            )
         ):
             raise
         parent = clip.job

@@ -50,6 +50,13 @@ def clip_viewers_ok(*, clip: Clip, user) -> bool:
     return user is not None and user.is_authenticated and clip.user_id == user.pk
 
 
+def clip_by_job_ref(ref: str | None) -> Clip | None:
+    """The clip of the job named ``ref`` (``video_<hex>`` or a UUID), with its job and creator;
+    None for an unknown or malformed reference. Visibility is the caller's to check."""
+    pk = parse_public_id(ref) if isinstance(ref, str) else None
+    return Clip.objects.select_related("job", "user").filter(job_id=pk).first() if pk else None
+
+
 def clip_visible_to(*, clip: Clip, user) -> bool:
     """Whether ``user`` may see ``clip`` (its post, its place in a lineage view, its media).
 

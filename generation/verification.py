@@ -23,13 +23,13 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from generation.models import Clip, ClipFingerprint, GenerationJob, parse_public_id, public_id
+from generation.models import Clip, ClipFingerprint, GenerationJob, public_id
 from generation.pipeline import signing_credentials
 from generation.provenance.c2pa_sign import SOFT_BINDING_ASSERTION
 from generation.provenance.fingerprint import MATCH_DISTANCE, MIN_QUALITY, SecondHash, distance
 from generation.provenance.inspect import Limits, shared_inspector, sniff
 from generation.provenance.watermark import ALG as WATERMARK_ALG
-from generation.selectors import clip_visible_to, clips_matching
+from generation.selectors import clip_by_job_ref, clip_visible_to, clips_matching
 
 LINEAGE_LIMIT = 50  # ancestors listed in a report; the remix API pages further
 
@@ -86,7 +86,9 @@ def report_build(findings: dict[str, Any], *, viewer=None) -> dict[str, Any]:
     # One query for every matched clip (the report names them all, the best may be the clip).
     matched = Clip.objects.select_related("job", "user").in_bulk([m["clip_id"] for m in matches])
     # Only a manifest this server's anchors vouch for may name one of its clips.
-    by_manifest = _clip_of_job(manifest.get("job_id")) if manifest["state"] == "trusted" else None
+    by_manifest = (
+        clip_by_job_ref(manifest.get("job_id")) if manifest["state"] == "trusted" else None
+    )
     clip = marked or by_manifest or (matched.get(matches[0]["clip_id"]) if matches else None)
     pixels = _pixel_check(clip, hashes) if clip is not None else None
     verdict, reasons = _verdict(manifest, marked, by_manifest, clip, pixels, matches)
@@ -212,13 +214,6 @@ def _ingredient_chain(label: str | None, manifests: dict[str, Any]) -> list[str]
         )
         label = parent.get("active_manifest") if parent else None
     return chain
-
-
-def _clip_of_job(job_ref: str | None) -> Clip | None:
-    if not isinstance(job_ref, str):
-        return None
-    pk = parse_public_id(job_ref)
-    return Clip.objects.select_related("job", "user").filter(job_id=pk).first() if pk else None
 
 
 def _clip_ref(clip: Clip, viewer) -> dict[str, Any]:

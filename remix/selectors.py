@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from core.errors import InvalidRequest, NotFound
 from core.pagination import decode_cursor, encode_cursor
-from generation.models import Clip, parse_public_id
-from generation.selectors import clip_visible_to, clips_visible_q
+from generation.models import Clip
+from generation.selectors import clip_by_job_ref, clip_visible_to, clips_visible_q
 from remix.models import ANCESTRY_SPAN, LineageEdge, LineageNode
 
 # A page scans at most this many batches of hidden rows before answering with what it found
@@ -259,8 +259,7 @@ class LineageItem:
 def clip_get_for_lineage(*, video_id: str, user) -> Clip:
     """A clip ``user`` may see, by its video id; anything else is the same 404 as a missing
     id."""
-    pk = parse_public_id(video_id)
-    clip = Clip.objects.select_related("job", "user").filter(job_id=pk).first() if pk else None
+    clip = clip_by_job_ref(video_id)
     if clip is None or not clip_visible_to(clip=clip, user=user):
         raise NotFound(
             f"No video found with id {video_id!r}.", code="video_not_found", param="video_id"
